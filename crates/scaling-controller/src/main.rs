@@ -1,0 +1,2 @@
+//! `sextant-controller`: placeholder main until the decision core lands.
+fn main() {}

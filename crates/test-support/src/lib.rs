@@ -1,0 +1,1 @@
+//! Real metric stores for tests: placeholder until the harness lands.
