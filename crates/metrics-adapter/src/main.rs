@@ -18,6 +18,8 @@ struct Cli {}
 
 fn main() -> ExitCode {
     let _cli = Cli::parse();
-    eprintln!("sextant-adapter: the API server is not implemented yet; this build only answers --help and --version");
+    eprintln!(
+        "sextant-adapter: the API server is not implemented yet; this build only answers --help and --version"
+    );
     ExitCode::from(2)
 }

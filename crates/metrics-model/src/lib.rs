@@ -6,8 +6,13 @@
 //! `custom.metrics.k8s.io` and `external.metrics.k8s.io` APIs, and builds PromQL in which no
 //! request-supplied string can change the structure of the query.
 
+pub mod api;
+pub mod association;
 mod error;
+pub mod promql;
 pub mod quantity;
+pub mod selector;
 
 pub use error::{Error, Result};
 pub use quantity::Quantity;
+pub use selector::Selector;

@@ -100,7 +100,8 @@ impl Quantity {
         if int_digits.is_empty() && frac_digits.is_empty() {
             return Err(err(int_start, "expected a number"));
         }
-        let (format, scale) = parse_suffix(&bytes[pos..]).map_err(|(offset, reason)| err(pos + offset, reason))?;
+        let (format, scale) =
+            parse_suffix(&bytes[pos..]).map_err(|(offset, reason)| err(pos + offset, reason))?;
         let magnitude = match scale {
             Scale::Decimal(exponent) => decimal_nanos(int_digits, frac_digits, exponent),
             Scale::Binary(power) => binary_nanos(int_digits, frac_digits, power),
@@ -168,15 +169,25 @@ impl Quantity {
 
 /// Splits a suffix into its format and scale, or says at which offset it goes wrong.
 fn parse_suffix(suffix: &[u8]) -> std::result::Result<(Format, Scale), (usize, &'static str)> {
-    if let Some(&(exponent, _)) = DECIMAL_SUFFIXES.iter().find(|(_, s)| s.as_bytes() == suffix) {
+    if let Some(&(exponent, _)) = DECIMAL_SUFFIXES
+        .iter()
+        .find(|(_, s)| s.as_bytes() == suffix)
+    {
         return Ok((Format::DecimalSi, Scale::Decimal(i64::from(exponent))));
     }
-    if let Some(power) = BINARY_SUFFIXES.iter().skip(1).position(|s| s.as_bytes() == suffix) {
+    if let Some(power) = BINARY_SUFFIXES
+        .iter()
+        .skip(1)
+        .position(|s| s.as_bytes() == suffix)
+    {
         // `position` counts from Ki, which is 1024^1.
         return Ok((Format::BinarySi, Scale::Binary(power as u32 + 1)));
     }
     let Some((&(b'e' | b'E'), rest)) = suffix.split_first() else {
-        return Err((0, "unknown suffix (expected one of n u m k M G T P E Ki Mi Gi Ti Pi Ei or an exponent)"));
+        return Err((
+            0,
+            "unknown suffix (expected one of n u m k M G T P E Ki Mi Gi Ti Pi Ei or an exponent)",
+        ));
     };
     let (negative, digits) = match rest.split_first() {
         Some((b'-', digits)) => (true, digits),
@@ -187,7 +198,10 @@ fn parse_suffix(suffix: &[u8]) -> std::result::Result<(Format, Scale), (usize, &
         return Err((suffix.len(), "expected exponent digits"));
     }
     if let Some(bad) = digits.iter().position(|d| !d.is_ascii_digit()) {
-        return Err((suffix.len() - digits.len() + bad, "expected a digit in the exponent"));
+        return Err((
+            suffix.len() - digits.len() + bad,
+            "expected a digit in the exponent",
+        ));
     }
     // Exponents past ±10000 are clamped: such values are out of range or round to 1n anyway.
     let magnitude = digits
@@ -237,7 +251,9 @@ fn binary_nanos(int_digits: &[u8], frac_digits: &[u8], power: u32) -> Option<i12
     let digits = int_digits
         .iter()
         .chain(frac_digits)
-        .try_fold(0i128, |acc, d| acc.checked_mul(10)?.checked_add(i128::from(d - b'0')))?;
+        .try_fold(0i128, |acc, d| {
+            acc.checked_mul(10)?.checked_add(i128::from(d - b'0'))
+        })?;
     let scaled = digits.checked_mul(1024i128.pow(power))?;
     let value = if frac_digits.len() <= 9 {
         scaled.checked_mul(10i128.pow(9 - frac_digits.len() as u32))?
@@ -287,7 +303,10 @@ impl fmt::Display for Quantity {
             return f.write_str("0");
         }
         let whole_units = self.nanos % NANOS_PER_UNIT == 0;
-        if self.format == Format::BinarySi && whole_units && self.nanos.abs() >= 1024 * NANOS_PER_UNIT {
+        if self.format == Format::BinarySi
+            && whole_units
+            && self.nanos.abs() >= 1024 * NANOS_PER_UNIT
+        {
             let mut units = self.nanos / NANOS_PER_UNIT;
             let mut power = 0;
             while units % 1024 == 0 && power < BINARY_SUFFIXES.len() - 1 {

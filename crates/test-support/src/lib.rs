@@ -1,1 +1,35 @@
-//! Real metric stores for tests: placeholder until the harness lands.
+//! Real metric stores for Sextant's tests and benchmarks: a Prometheus or VictoriaMetrics
+//! server from the Debian packages, started on a free loopback port with a temporary data
+//! directory, loaded with known series, and stopped when dropped.
+//!
+//! Tests never fake the store. Where the store's binary is missing, [`or_skip`] lets a local
+//! run skip with a message naming the package, while under CI (`CI` set) the test fails.
+
+mod error;
+mod process;
+mod prometheus;
+mod query;
+mod series;
+mod victoria;
+
+pub use error::{Error, Result};
+pub use prometheus::{PrometheusConfig, PrometheusServer};
+pub use query::{Sample, instant_query};
+pub use series::{Series, openmetrics, prometheus_text};
+pub use victoria::VictoriaMetricsServer;
+
+/// Turns a missing store binary into a skip on a developer machine and a failure in CI.
+///
+/// Returns `Ok(None)` (after printing why) when the binary is missing and `CI` is unset, so a
+/// test can `return` early; every other error, and a missing binary under CI, is passed on.
+pub fn or_skip<T>(started: Result<T>) -> Result<Option<T>> {
+    match started {
+        Err(Error::Missing { binary, package }) if std::env::var_os("CI").is_none() => {
+            eprintln!(
+                "skipping: `{binary}` is not installed; install the Debian package `{package}` (apt-get install -y {package})"
+            );
+            Ok(None)
+        }
+        other => other.map(Some),
+    }
+}

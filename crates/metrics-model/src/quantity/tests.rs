@@ -55,7 +55,11 @@ fn formats_as_the_api_server_does() {
 fn rounds_below_a_nano_away_from_zero() {
     assert_eq!(canonical("0.1n"), "1n");
     assert_eq!(canonical("-0.1n"), "-1n");
-    assert_eq!(canonical("1e-30"), "1e-9", "an exponent quantity keeps its format");
+    assert_eq!(
+        canonical("1e-30"),
+        "1e-9",
+        "an exponent quantity keeps its format"
+    );
     assert_eq!(canonical("1.0000000001"), "1000000001n");
     assert_eq!(canonical("0.0000000000000Ki"), "0");
 }
@@ -80,9 +84,14 @@ fn reports_where_and_why_a_quantity_is_malformed() {
     ];
     for (input, expected_position, expected_reason) in cases {
         match Quantity::parse(input) {
-            Err(Error::Quantity { position, reason, .. }) => {
+            Err(Error::Quantity {
+                position, reason, ..
+            }) => {
                 assert_eq!(position, expected_position, "position for {input:?}");
-                assert!(reason.starts_with(expected_reason), "reason for {input:?}: {reason}");
+                assert!(
+                    reason.starts_with(expected_reason),
+                    "reason for {input:?}: {reason}"
+                );
             }
             other => panic!("{input:?} should be rejected, got {other:?}"),
         }
@@ -107,10 +116,17 @@ fn store_samples_become_milli_quantities() {
     assert_eq!(from(0.1 + 0.2), Ok("300m".into()), "float noise is dropped");
     assert_eq!(from(12.5), Ok("12500m".into()));
     assert_eq!(from(42.0), Ok("42".into()));
-    assert_eq!(from(0.0004), Ok("1m".into()), "never reports less than the sample");
+    assert_eq!(
+        from(0.0004),
+        Ok("1m".into()),
+        "never reports less than the sample"
+    );
     assert_eq!(from(-2.5), Ok("-2500m".into()));
     assert!(matches!(from(f64::NAN), Err(Error::QuantityValue { .. })));
-    assert!(matches!(from(f64::INFINITY), Err(Error::QuantityValue { .. })));
+    assert!(matches!(
+        from(f64::INFINITY),
+        Err(Error::QuantityValue { .. })
+    ));
     assert!(matches!(from(1e20), Err(Error::QuantityValue { .. })));
 }
 
@@ -122,7 +138,10 @@ fn serde_reads_strings_and_numbers_and_writes_strings() -> serde_json::Result<()
     assert_eq!(q.to_string(), "5");
     let q: Quantity = serde_json::from_str("1.5")?;
     assert_eq!(q.to_string(), "1500m");
-    assert_eq!(serde_json::to_string(&Quantity::from_milli(1500))?, "\"1500m\"");
+    assert_eq!(
+        serde_json::to_string(&Quantity::from_milli(1500))?,
+        "\"1500m\""
+    );
     assert!(serde_json::from_str::<Quantity>("\"1.5x\"").is_err());
     assert!(serde_json::from_str::<Quantity>("true").is_err());
     Ok(())

@@ -1,0 +1,129 @@
+//! `custom.metrics.k8s.io`: metric values that describe Kubernetes objects, in both served
+//! versions (v1beta2 is what the HPA asks for first; v1beta1 is kept for older clients).
+
+/// The API group name.
+pub const GROUP: &str = "custom.metrics.k8s.io";
+
+/// The wildcard object name that asks for every object a label selector selects.
+pub const ALL_OBJECTS: &str = "*";
+
+/// Version v1beta2, where the metric is an identifier with an optional selector.
+pub mod v1beta2 {
+    use k8s_openapi::api::core::v1::ObjectReference;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ListMeta, Time};
+    use serde::{Deserialize, Serialize};
+
+    use crate::Quantity;
+    use crate::api::typed_list_serialize;
+
+    /// `custom.metrics.k8s.io/v1beta2`.
+    pub const API_VERSION: &str = "custom.metrics.k8s.io/v1beta2";
+
+    /// Names a metric and, optionally, the metric labels that narrowed it.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct MetricIdentifier {
+        /// The metric name as the API serves it, e.g. `http_requests_per_second`.
+        pub name: String,
+        /// The `metricLabelSelector` of the request, when one was given.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub selector: Option<LabelSelector>,
+    }
+
+    /// One object's value of one metric.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct MetricValue {
+        /// The object the value describes.
+        pub described_object: ObjectReference,
+        /// Which metric.
+        pub metric: MetricIdentifier,
+        /// When the value was produced: the sample's own time, not the request's.
+        pub timestamp: Time,
+        /// The window a rate was computed over, absent for instantaneous values.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub window_seconds: Option<i64>,
+        /// The value.
+        pub value: Quantity,
+    }
+
+    /// The answer to every custom-metrics request, one item per described object.
+    #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+    pub struct MetricValueList {
+        /// List metadata (empty: metric lists are not versioned).
+        #[serde(default)]
+        pub metadata: ListMeta,
+        /// The values.
+        pub items: Vec<MetricValue>,
+    }
+
+    typed_list_serialize!(MetricValueList, "MetricValueList", API_VERSION);
+}
+
+/// Version v1beta1, where the metric is a bare name and the selector is always written.
+pub mod v1beta1 {
+    use k8s_openapi::api::core::v1::ObjectReference;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ListMeta, Time};
+    use serde::{Deserialize, Serialize};
+
+    use super::v1beta2;
+    use crate::Quantity;
+    use crate::api::typed_list_serialize;
+
+    /// `custom.metrics.k8s.io/v1beta1`.
+    pub const API_VERSION: &str = "custom.metrics.k8s.io/v1beta1";
+
+    /// One object's value of one metric.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct MetricValue {
+        /// The object the value describes.
+        pub described_object: ObjectReference,
+        /// Which metric.
+        pub metric_name: String,
+        /// When the value was produced.
+        pub timestamp: Time,
+        /// The window a rate was computed over (`window` on the wire).
+        #[serde(default, rename = "window", skip_serializing_if = "Option::is_none")]
+        pub window_seconds: Option<i64>,
+        /// The value.
+        pub value: Quantity,
+        /// The metric label selector; v1beta1 writes `null` when there is none.
+        #[serde(default)]
+        pub selector: Option<LabelSelector>,
+    }
+
+    /// The answer to every v1beta1 custom-metrics request.
+    #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+    pub struct MetricValueList {
+        /// List metadata (empty).
+        #[serde(default)]
+        pub metadata: ListMeta,
+        /// The values.
+        pub items: Vec<MetricValue>,
+    }
+
+    typed_list_serialize!(MetricValueList, "MetricValueList", API_VERSION);
+
+    impl From<v1beta2::MetricValue> for MetricValue {
+        /// The conversion the API machinery applies when a v1beta1 client asks.
+        fn from(value: v1beta2::MetricValue) -> Self {
+            MetricValue {
+                described_object: value.described_object,
+                metric_name: value.metric.name,
+                timestamp: value.timestamp,
+                window_seconds: value.window_seconds,
+                value: value.value,
+                selector: value.metric.selector,
+            }
+        }
+    }
+
+    impl From<v1beta2::MetricValueList> for MetricValueList {
+        fn from(list: v1beta2::MetricValueList) -> Self {
+            MetricValueList {
+                metadata: list.metadata,
+                items: list.items.into_iter().map(Into::into).collect(),
+            }
+        }
+    }
+}
