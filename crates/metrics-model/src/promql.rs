@@ -5,6 +5,23 @@
 //! string literal) or [`escape_regex`] then [`quote`] (as a literal alternative of a regex);
 //! identifiers are [`MetricName`] and [`LabelName`], validated on construction. Nothing a
 //! caller passes can therefore change the structure of the query.
+//!
+//! ```
+//! use std::time::Duration;
+//! use metrics_model::{Selector, promql::*};
+//!
+//! let selector = Selector::parse("app in (web,api),tier!=cache")?;
+//! let series = VectorSelector::metric(MetricName::new("http_requests_total")?)
+//!     .with(LabelMatcher::equal(LabelName::new("namespace")?, "shop"))
+//!     .with_all(selector_matchers(&selector)?);
+//! let query = Expr::range(RangeFunction::Rate, series, Duration::from_secs(120))
+//!     .aggregate(Aggregation::Sum, [LabelName::new("namespace")?, LabelName::new("pod")?]);
+//! assert_eq!(
+//!     query.to_string(),
+//!     r#"sum by (namespace, pod) (rate(http_requests_total{namespace="shop",app=~"api|web",tier!="cache"}[2m]))"#
+//! );
+//! # Ok::<(), metrics_model::Error>(())
+//! ```
 
 use std::fmt;
 use std::time::Duration;
