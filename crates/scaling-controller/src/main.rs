@@ -1,2 +1,42 @@
-//! `sextant-controller`: placeholder main until the decision core lands.
-fn main() {}
+//! `sextant-controller`: wiring only. Parses the command line and hands over to the library.
+
+use std::io;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use scaling_controller::recommend::cli;
+
+/// Runs ScalingPolicy resources with the HPA's algorithm, and its offline tools.
+#[derive(Debug, Parser)]
+#[command(name = "sextant-controller", version, about)]
+struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the controller (the default when no subcommand is given). Not implemented yet.
+    Run,
+    /// Compute one decision from a JSON snapshot on stdin and print it as JSON on stdout.
+    Recommend,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match args.command.unwrap_or(Command::Run) {
+        Command::Recommend => cli::run(
+            &mut io::stdin().lock(),
+            &mut io::stdout().lock(),
+            &mut io::stderr().lock(),
+        )
+        .into(),
+        Command::Run => {
+            eprintln!(
+                "sextant-controller: the controller loop (`run`) is not implemented yet; \
+                 only `sextant-controller recommend` is available"
+            );
+            ExitCode::from(2)
+        }
+    }
+}

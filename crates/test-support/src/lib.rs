@@ -6,6 +6,8 @@
 //! run skip with a message naming the package, while under CI (`CI` set) the test fails.
 
 mod error;
+pub mod fault;
+pub mod pki;
 mod process;
 mod prometheus;
 mod query;
@@ -17,6 +19,16 @@ pub use prometheus::{PrometheusConfig, PrometheusServer};
 pub use query::{Sample, instant_query};
 pub use series::{Series, openmetrics, prometheus_text};
 pub use victoria::VictoriaMetricsServer;
+
+/// An HTTP client for the harness's own calls.
+///
+/// reqwest is built without a TLS provider of its own (the production client brings a
+/// preconfigured rustls), so the harness installs ring as the process default first.
+pub(crate) fn http_client(timeout: std::time::Duration) -> Result<reqwest::Client> {
+    // Fails only when a provider is already installed, which is as good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Ok(reqwest::Client::builder().timeout(timeout).build()?)
+}
 
 /// Turns a missing store binary into a skip on a developer machine and a failure in CI.
 ///

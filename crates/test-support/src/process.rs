@@ -63,9 +63,7 @@ impl ServerProcess {
 
     /// Polls `url` until it answers 200, failing early if the process exits.
     pub(crate) async fn wait_ready(&mut self, binary: &'static str, url: &str) -> Result<()> {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(2))
-            .build()?;
+        let client = crate::http_client(Duration::from_secs(2))?;
         let deadline = Instant::now() + READY_TIMEOUT;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -84,6 +82,28 @@ impl ServerProcess {
         Err(Error::NotReady {
             binary,
             log: format!("not ready after {READY_TIMEOUT:?}: {}", self.log_tail()),
+        })
+    }
+
+    /// Waits until the process's log contains `line`, for servers whose endpoints need
+    /// credentials this harness does not hold.
+    pub(crate) async fn wait_for_log(&mut self, binary: &'static str, line: &str) -> Result<()> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(Error::NotReady {
+                    binary,
+                    log: format!("exited with {status}: {}", self.log_tail()),
+                });
+            }
+            if std::fs::read_to_string(&self.log).is_ok_and(|log| log.contains(line)) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(Error::NotReady {
+            binary,
+            log: format!("no {line:?} after {READY_TIMEOUT:?}: {}", self.log_tail()),
         })
     }
 

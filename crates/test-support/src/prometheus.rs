@@ -16,6 +16,10 @@ pub struct PrometheusConfig {
     pub scrape_targets: Vec<String>,
     /// The scrape interval (default 1 s, so new series appear quickly).
     pub scrape_interval: Option<Duration>,
+    /// A `--web.config.file` document (TLS, client certificates, basic auth); paths in it
+    /// must be absolute. With one, readiness is read from the log, and [`PrometheusServer::url`]
+    /// is `https://` when it configures TLS.
+    pub web_config: Option<String>,
 }
 
 /// A running Prometheus on `127.0.0.1`, stopped when dropped.
@@ -82,19 +86,45 @@ impl PrometheusServer {
         let config_file = data.path().join("prometheus.yml");
         std::fs::write(&config_file, yaml).map_err(io("prometheus.yml"))?;
         let port = free_port()?;
-        let args = vec![
+        let mut args = vec![
             format!("--config.file={}", config_file.display()),
             format!("--storage.tsdb.path={}", tsdb.display()),
             format!("--web.listen-address=127.0.0.1:{port}"),
             "--storage.tsdb.retention.time=3650d".to_owned(),
-            "--log.level=warn".to_owned(),
+            // Readiness with a web config is read from the info-level log.
+            format!(
+                "--log.level={}",
+                if config.web_config.is_some() {
+                    "info"
+                } else {
+                    "warn"
+                }
+            ),
         ];
+        let tls = config
+            .web_config
+            .as_deref()
+            .is_some_and(|c| c.contains("tls_server_config"));
+        if let Some(web_config) = &config.web_config {
+            let web_file = data.path().join("web.yml");
+            std::fs::write(&web_file, web_config).map_err(io("web.yml"))?;
+            args.push(format!("--web.config.file={}", web_file.display()));
+        }
         let mut process =
             ServerProcess::spawn(&prometheus, &args, data.path().join("prometheus.log"))?;
-        let url = format!("http://127.0.0.1:{port}");
-        process
-            .wait_ready("prometheus", &format!("{url}/-/ready"))
-            .await?;
+        let url = format!("{}://127.0.0.1:{port}", if tls { "https" } else { "http" });
+        match config.web_config {
+            Some(_) => {
+                process
+                    .wait_for_log("prometheus", "Server is ready to receive web requests")
+                    .await?
+            }
+            None => {
+                process
+                    .wait_ready("prometheus", &format!("{url}/-/ready"))
+                    .await?
+            }
+        }
         Ok(PrometheusServer {
             url,
             _process: process,

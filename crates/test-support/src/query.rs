@@ -33,7 +33,7 @@ struct VectorElement {
 /// Evaluates `query` at `time` (Unix seconds) with a POST to `/api/v1/query` of the store at
 /// `base_url`, and returns the vector sorted by labels.
 pub async fn instant_query(base_url: &str, query: &str, time: f64) -> Result<Vec<Sample>> {
-    let response: Response = reqwest::Client::new()
+    let response: Response = crate::http_client(std::time::Duration::from_secs(60))?
         .post(format!("{base_url}/api/v1/query"))
         .form(&[("query", query), ("time", &time.to_string())])
         .send()

@@ -42,7 +42,7 @@ impl VictoriaMetricsServer {
             .await?;
         Ok(VictoriaMetricsServer {
             url,
-            client: reqwest::Client::new(),
+            client: crate::http_client(std::time::Duration::from_secs(60))?,
             _process: process,
             _data: data,
         })

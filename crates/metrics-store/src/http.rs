@@ -1,0 +1,215 @@
+//! [`HttpStore`]: the Prometheus HTTP API over reqwest, with keep-alive, TLS and credentials.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::config::{QueryMethod, StoreConfig};
+use crate::{Error, Labels, MetricsStore, RangeSeries, Result, Sample, TimeRange, response, tls};
+
+/// How long a bearer token read from its file is used before the file is read again.
+const TOKEN_REFRESH: Duration = Duration::from_secs(60);
+
+/// The real store client.
+#[derive(Debug)]
+pub struct HttpStore {
+    client: reqwest::Client,
+    base: String,
+    method: QueryMethod,
+    config: StoreConfig,
+    token: Mutex<Option<(Instant, String)>>,
+}
+
+fn read_secret(path: &std::path::Path) -> Result<String> {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim_end().to_owned())
+        .map_err(|e| Error::Config(format!("reading {}: {e}", path.display())))
+}
+
+/// Seconds with millisecond precision, the form both Prometheus and VictoriaMetrics read.
+fn seconds(timestamp: Timestamp) -> String {
+    let millis = timestamp.as_millisecond();
+    format!("{}.{:03}", millis.div_euclid(1000), millis.rem_euclid(1000))
+}
+
+impl HttpStore {
+    /// Builds the client; reads the CA, client certificate and key now, so a bad path fails
+    /// at start-up rather than at the first query.
+    pub fn new(config: StoreConfig) -> Result<Self> {
+        let base = config.url.trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(Error::Config(format!(
+                "store URL {:?} must start with http:// or https://",
+                config.url
+            )));
+        }
+        let mut headers = HeaderMap::new();
+        for (name, value) in &config.headers {
+            let name = HeaderName::try_from(name.as_str())
+                .map_err(|e| Error::Config(format!("header name {name:?}: {e}")))?;
+            let value = HeaderValue::try_from(value.as_str())
+                .map_err(|e| Error::Config(format!("header {name} value: {e}")))?;
+            headers.insert(name, value);
+        }
+        let mut builder = reqwest::Client::builder()
+            .default_headers(headers)
+            .connect_timeout(config.connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .redirect(reqwest::redirect::Policy::none());
+        let tls = if base.starts_with("https://") {
+            let client_cert = config
+                .client_cert
+                .as_ref()
+                .map(|(c, k)| (c.as_path(), k.as_path()));
+            tls::client_config(config.ca_file.as_deref(), client_cert)?
+        } else {
+            tls::unused_config()?
+        };
+        builder = builder.tls_backend_preconfigured(tls);
+        let client = builder
+            .build()
+            .map_err(|e| Error::Config(format!("building the HTTP client: {e}")))?;
+        if let Some(basic) = &config.basic_auth {
+            read_secret(&basic.password_file)?;
+        }
+        let store = HttpStore {
+            client,
+            base,
+            method: config.method,
+            config,
+            token: Mutex::new(None),
+        };
+        store.bearer_token()?;
+        Ok(store)
+    }
+
+    /// The base URL the store is reached at.
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    fn bearer_token(&self) -> Result<Option<String>> {
+        let Some(path) = &self.config.bearer_token_file else {
+            return Ok(None);
+        };
+        let mut cached = self
+            .token
+            .lock()
+            .map_err(|_| Error::Config("token cache poisoned".to_owned()))?;
+        if let Some((read_at, token)) = cached.as_ref()
+            && read_at.elapsed() < TOKEN_REFRESH
+        {
+            return Ok(Some(token.clone()));
+        }
+        let token = read_secret(path)?;
+        *cached = Some((Instant::now(), token.clone()));
+        Ok(Some(token))
+    }
+
+    /// Sends one API call and returns the HTTP status and body.
+    async fn call(
+        &self,
+        path: &str,
+        mut params: Vec<(&'static str, String)>,
+        deadline: Duration,
+    ) -> Result<(u16, Vec<u8>)> {
+        // The store stops working on the query when our caller stops waiting for it.
+        params.push(("timeout", format!("{}ms", deadline.as_millis().max(1))));
+        let url = format!("{}{path}", self.base);
+        let request = match self.method {
+            QueryMethod::Post => self.client.post(&url).form(&params),
+            QueryMethod::Get => self.client.get(&url).query(&params),
+        };
+        let mut request = request.timeout(deadline);
+        if let Some(token) = self.bearer_token()? {
+            request = request.bearer_auth(token);
+        }
+        if let Some(basic) = &self.config.basic_auth {
+            request = request.basic_auth(&basic.username, Some(read_secret(&basic.password_file)?));
+        }
+        let classify = |error: reqwest::Error| {
+            if error.is_timeout() {
+                Error::Timeout { deadline }
+            } else if error.is_body() || error.is_decode() {
+                Error::BadResponse {
+                    status: 0,
+                    reason: error.to_string(),
+                }
+            } else {
+                let mut reason = error.to_string();
+                let mut source = std::error::Error::source(&error);
+                while let Some(cause) = source {
+                    reason = format!("{reason}: {cause}");
+                    source = cause.source();
+                }
+                Error::Unavailable {
+                    url: self.base.clone(),
+                    reason,
+                }
+            }
+        };
+        let response = request.send().await.map_err(classify)?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.map_err(classify)?;
+        tracing::trace!(path, status, bytes = body.len(), "store answered");
+        Ok((status, body.to_vec()))
+    }
+}
+
+/// A timeout reported by the store itself carries no deadline; fill in the caller's.
+fn with_deadline<T>(result: Result<T>, deadline: Duration) -> Result<T> {
+    result.map_err(|error| match error {
+        Error::Timeout { .. } => Error::Timeout { deadline },
+        other => other,
+    })
+}
+
+impl MetricsStore for HttpStore {
+    async fn series(
+        &self,
+        matchers: &[String],
+        range: TimeRange,
+        deadline: Duration,
+    ) -> Result<Vec<Labels>> {
+        let mut params: Vec<(&'static str, String)> =
+            matchers.iter().map(|m| ("match[]", m.clone())).collect();
+        params.push(("start", seconds(range.start)));
+        params.push(("end", seconds(range.end)));
+        let (status, body) = self.call("/api/v1/series", params, deadline).await?;
+        with_deadline(response::series(status, &body), deadline)
+    }
+
+    async fn instant_query(
+        &self,
+        query: &str,
+        at: Option<Timestamp>,
+        deadline: Duration,
+    ) -> Result<Vec<Sample>> {
+        let mut params = vec![("query", query.to_owned())];
+        if let Some(at) = at {
+            params.push(("time", seconds(at)));
+        }
+        let (status, body) = self.call("/api/v1/query", params, deadline).await?;
+        with_deadline(response::instant(status, &body), deadline)
+    }
+
+    async fn range_query(
+        &self,
+        query: &str,
+        range: TimeRange,
+        step: Duration,
+        deadline: Duration,
+    ) -> Result<Vec<RangeSeries>> {
+        let params = vec![
+            ("query", query.to_owned()),
+            ("start", seconds(range.start)),
+            ("end", seconds(range.end)),
+            ("step", format!("{}ms", step.as_millis().max(1))),
+        ];
+        let (status, body) = self.call("/api/v1/query_range", params, deadline).await?;
+        with_deadline(response::range(status, &body), deadline)
+    }
+}

@@ -1,0 +1,149 @@
+//! [`Instrumented`]: a [`MetricsStore`] wrapper that counts calls by outcome and times them,
+//! so an operator can tell a slow store from a slow adapter.
+
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::{Error, Labels, MetricsStore, RangeSeries, Result, Sample, TimeRange};
+
+/// Which store call.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+enum Operation {
+    Series,
+    Query,
+    QueryRange,
+}
+
+/// How a store call ended.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+enum Outcome {
+    Success,
+    Unavailable,
+    Timeout,
+    BadResponse,
+    QueryError,
+    ConfigError,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    operation: Operation,
+    outcome: Outcome,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    operation: Operation,
+}
+
+/// The store metrics, registered once and shared by every wrapper clone.
+#[derive(Debug, Clone)]
+pub struct StoreMetrics {
+    calls: Family<CallLabels, Counter>,
+    duration: Family<OperationLabels, Histogram>,
+}
+
+impl StoreMetrics {
+    /// Registers `store_requests_total` and `store_request_duration_seconds` in `registry`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let calls = Family::<CallLabels, Counter>::default();
+        let duration = Family::<OperationLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+        });
+        registry.register(
+            "store_requests",
+            "Calls to the metrics store by operation and outcome",
+            calls.clone(),
+        );
+        registry.register(
+            "store_request_duration_seconds",
+            "Time the metrics store took to answer",
+            duration.clone(),
+        );
+        StoreMetrics { calls, duration }
+    }
+
+    fn record<T>(&self, operation: Operation, started: Instant, result: &Result<T>) {
+        let outcome = match result {
+            Ok(_) => Outcome::Success,
+            Err(Error::Unavailable { .. }) => Outcome::Unavailable,
+            Err(Error::Timeout { .. }) => Outcome::Timeout,
+            Err(Error::BadResponse { .. }) => Outcome::BadResponse,
+            Err(Error::Query { .. }) => Outcome::QueryError,
+            Err(Error::Config(_)) => Outcome::ConfigError,
+        };
+        self.calls
+            .get_or_create(&CallLabels { operation, outcome })
+            .inc();
+        self.duration
+            .get_or_create(&OperationLabels { operation })
+            .observe(started.elapsed().as_secs_f64());
+        if let Err(error) = result {
+            tracing::warn!(?operation, %error, "metrics store call failed");
+        }
+    }
+}
+
+/// Wraps a store so every call is counted and timed.
+#[derive(Debug, Clone)]
+pub struct Instrumented<S> {
+    inner: S,
+    metrics: StoreMetrics,
+}
+
+impl<S> Instrumented<S> {
+    /// Wraps `inner`, recording into `metrics`.
+    pub fn new(inner: S, metrics: StoreMetrics) -> Self {
+        Instrumented { inner, metrics }
+    }
+
+    /// The wrapped store.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S: MetricsStore> MetricsStore for Instrumented<S> {
+    async fn series(
+        &self,
+        matchers: &[String],
+        range: TimeRange,
+        deadline: Duration,
+    ) -> Result<Vec<Labels>> {
+        let started = Instant::now();
+        let result = self.inner.series(matchers, range, deadline).await;
+        self.metrics.record(Operation::Series, started, &result);
+        result
+    }
+
+    async fn instant_query(
+        &self,
+        query: &str,
+        at: Option<Timestamp>,
+        deadline: Duration,
+    ) -> Result<Vec<Sample>> {
+        let started = Instant::now();
+        let result = self.inner.instant_query(query, at, deadline).await;
+        self.metrics.record(Operation::Query, started, &result);
+        result
+    }
+
+    async fn range_query(
+        &self,
+        query: &str,
+        range: TimeRange,
+        step: Duration,
+        deadline: Duration,
+    ) -> Result<Vec<RangeSeries>> {
+        let started = Instant::now();
+        let result = self.inner.range_query(query, range, step, deadline).await;
+        self.metrics.record(Operation::QueryRange, started, &result);
+        result
+    }
+}

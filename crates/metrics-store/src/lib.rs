@@ -1,0 +1,88 @@
+//! The client for Prometheus-compatible stores (Prometheus, VictoriaMetrics, Thanos, Mimir)
+//! that `sextant-adapter` and `sextant-controller` share.
+//!
+//! The store is reached through one narrow trait, [`MetricsStore`] — series, instant query,
+//! range query — with one real implementation over HTTP ([`HttpStore`]) and an instrumented
+//! wrapper ([`Instrumented`]) that records request counts and latencies. Every call carries a
+//! deadline, sent to the store as its `timeout` so a slow query is cancelled there too, and
+//! every failure is classified ([`Error`]) so an API answer can say what went wrong.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+mod config;
+mod error;
+mod http;
+mod instrumented;
+mod response;
+mod tls;
+
+pub use config::{BasicAuth, QueryMethod, StoreConfig};
+pub use error::{Error, Result};
+pub use http::HttpStore;
+pub use instrumented::{Instrumented, StoreMetrics};
+
+/// A series' labels, `__name__` included where the store returns it.
+pub type Labels = BTreeMap<String, String>;
+
+/// One element of an instant vector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// The series' labels.
+    pub labels: Labels,
+    /// The sample's own time (for an instant query, the evaluation time).
+    pub timestamp: Timestamp,
+    /// The value; may be NaN or infinite, as the store computed it.
+    pub value: f64,
+}
+
+/// One series of a range query, its points in time order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RangeSeries {
+    /// The series' labels.
+    pub labels: Labels,
+    /// (time, value) points in increasing time order.
+    pub points: Vec<(Timestamp, f64)>,
+}
+
+/// The time span and resolution of a range query or a series lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeRange {
+    /// Inclusive start.
+    pub start: Timestamp,
+    /// Inclusive end.
+    pub end: Timestamp,
+}
+
+/// What Sextant needs from a metrics store, and nothing more.
+pub trait MetricsStore: Send + Sync {
+    /// The label sets of series matching any of `matchers` (PromQL series selectors) within
+    /// `range` (`/api/v1/series`), used by metric discovery.
+    fn series(
+        &self,
+        matchers: &[String],
+        range: TimeRange,
+        deadline: Duration,
+    ) -> impl Future<Output = Result<Vec<Labels>>> + Send;
+
+    /// Evaluates `query` at `at` (the store's "now" when `None`); a scalar answer becomes one
+    /// sample without labels.
+    fn instant_query(
+        &self,
+        query: &str,
+        at: Option<Timestamp>,
+        deadline: Duration,
+    ) -> impl Future<Output = Result<Vec<Sample>>> + Send;
+
+    /// Evaluates `query` over `range` every `step`.
+    fn range_query(
+        &self,
+        query: &str,
+        range: TimeRange,
+        step: Duration,
+        deadline: Duration,
+    ) -> impl Future<Output = Result<Vec<RangeSeries>>> + Send;
+}

@@ -1,0 +1,222 @@
+//! Reading Prometheus HTTP API responses: the envelope, vectors, scalars, matrices and series,
+//! rejecting anything else as a bad response rather than guessing.
+
+use jiff::Timestamp;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::{Error, Labels, RangeSeries, Result, Sample};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope<'a> {
+    status: &'a str,
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
+    #[serde(default)]
+    error_type: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct QueryData<'a> {
+    result_type: &'a str,
+    #[serde(borrow)]
+    result: &'a RawValue,
+}
+
+#[derive(Deserialize)]
+struct VectorElement {
+    metric: Labels,
+    value: (f64, String),
+}
+
+#[derive(Deserialize)]
+struct MatrixElement {
+    metric: Labels,
+    values: Vec<(f64, String)>,
+}
+
+fn bad(status: u16, reason: impl Into<String>) -> Error {
+    Error::BadResponse {
+        status,
+        reason: reason.into(),
+    }
+}
+
+/// Opens the envelope: the `data` of a success, or the store's own error.
+fn data(status: u16, body: &[u8]) -> Result<&RawValue> {
+    let envelope: Envelope<'_> = serde_json::from_slice(body)
+        .map_err(|e| bad(status, format!("{e}; body starts {:?}", snippet(body))))?;
+    match (envelope.status, envelope.data) {
+        ("success", Some(data)) => Ok(data),
+        ("error", _) => {
+            let error_type = envelope.error_type.unwrap_or_default();
+            let message = envelope.error.unwrap_or_default();
+            Err(match error_type.as_str() {
+                // The store gave up within its own deadline; to a caller that is a timeout.
+                "timeout" | "canceled" => Error::Timeout {
+                    deadline: std::time::Duration::ZERO,
+                },
+                _ => Error::Query {
+                    error_type,
+                    message,
+                },
+            })
+        }
+        (other, _) => Err(bad(status, format!("status {other:?} without data"))),
+    }
+}
+
+fn snippet(body: &[u8]) -> String {
+    String::from_utf8_lossy(&body[..body.len().min(120)]).into_owned()
+}
+
+fn timestamp(status: u16, seconds: f64) -> Result<Timestamp> {
+    let millis = (seconds * 1000.0).round();
+    if !millis.is_finite() || millis.abs() > 1e15 {
+        return Err(bad(status, format!("timestamp {seconds} out of range")));
+    }
+    Timestamp::from_millisecond(millis as i64)
+        .map_err(|e| bad(status, format!("timestamp {seconds}: {e}")))
+}
+
+/// Sample values are strings so NaN and ±Inf survive JSON; Rust reads `NaN`, `+Inf`, `-Inf`.
+fn value(status: u16, text: &str) -> Result<f64> {
+    text.parse()
+        .map_err(|_| bad(status, format!("sample value {text:?} is not a number")))
+}
+
+fn parse<'a, T: Deserialize<'a>>(status: u16, raw: &'a RawValue) -> Result<T> {
+    serde_json::from_str(raw.get()).map_err(|e| bad(status, e.to_string()))
+}
+
+/// The answer to `/api/v1/query`: a vector, or a scalar as one unlabelled sample.
+pub(crate) fn instant(status: u16, body: &[u8]) -> Result<Vec<Sample>> {
+    let data: QueryData<'_> =
+        serde_json::from_str(data(status, body)?.get()).map_err(|e| bad(status, e.to_string()))?;
+    match data.result_type {
+        "vector" => {
+            let elements: Vec<VectorElement> = parse(status, data.result)?;
+            elements
+                .into_iter()
+                .map(|e| {
+                    Ok(Sample {
+                        labels: e.metric,
+                        timestamp: timestamp(status, e.value.0)?,
+                        value: value(status, &e.value.1)?,
+                    })
+                })
+                .collect()
+        }
+        "scalar" => {
+            let (seconds, text): (f64, String) = parse(status, data.result)?;
+            Ok(vec![Sample {
+                labels: Labels::new(),
+                timestamp: timestamp(status, seconds)?,
+                value: value(status, &text)?,
+            }])
+        }
+        other => Err(bad(
+            status,
+            format!("an instant query returned a {other}, expected a vector or scalar"),
+        )),
+    }
+}
+
+/// The answer to `/api/v1/query_range`: a matrix.
+pub(crate) fn range(status: u16, body: &[u8]) -> Result<Vec<RangeSeries>> {
+    let data: QueryData<'_> =
+        serde_json::from_str(data(status, body)?.get()).map_err(|e| bad(status, e.to_string()))?;
+    if data.result_type != "matrix" {
+        return Err(bad(
+            status,
+            format!(
+                "a range query returned a {}, expected a matrix",
+                data.result_type
+            ),
+        ));
+    }
+    let elements: Vec<MatrixElement> =
+        serde_json::from_str(data.result.get()).map_err(|e| bad(status, e.to_string()))?;
+    elements
+        .into_iter()
+        .map(|e| {
+            let points = e
+                .values
+                .iter()
+                .map(|(t, v)| Ok((timestamp(status, *t)?, value(status, v)?)))
+                .collect::<Result<_>>()?;
+            Ok(RangeSeries {
+                labels: e.metric,
+                points,
+            })
+        })
+        .collect()
+}
+
+/// The answer to `/api/v1/series`: label sets.
+pub(crate) fn series(status: u16, body: &[u8]) -> Result<Vec<Labels>> {
+    serde_json::from_str(data(status, body)?.get()).map_err(|e| bad(status, e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_vectors_and_scalars() -> Result<()> {
+        let body = br#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"pod":"a"},"value":[1767225600.5,"1.5"]},{"metric":{},"value":[1767225600,"NaN"]}]}}"#;
+        let samples = instant(200, body)?;
+        assert_eq!(samples[0].labels["pod"], "a");
+        assert_eq!(samples[0].value, 1.5);
+        assert_eq!(samples[0].timestamp.as_millisecond(), 1_767_225_600_500);
+        assert!(samples[1].value.is_nan());
+        let scalar = instant(
+            200,
+            br#"{"status":"success","data":{"resultType":"scalar","result":[1767225600,"+Inf"]}}"#,
+        )?;
+        assert_eq!(scalar[0].value, f64::INFINITY);
+        Ok(())
+    }
+
+    #[test]
+    fn classifies_store_errors() {
+        let syntax = instant(
+            400,
+            br#"{"status":"error","errorType":"bad_data","error":"parse error at char 5"}"#,
+        );
+        assert!(
+            matches!(syntax, Err(Error::Query { ref error_type, ref message }) if error_type == "bad_data" && message.contains("char 5"))
+        );
+        let timeout = instant(
+            503,
+            br#"{"status":"error","errorType":"timeout","error":"query timed out"}"#,
+        );
+        assert!(matches!(timeout, Err(Error::Timeout { .. })));
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_prometheus_answer() {
+        for (body, expected) in [
+            (&b"<html>502 Bad Gateway</html>"[..], "body starts"),
+            (br#"{"status":"success","data":{"resultType":"string","result":[1,"x"]}}"#, "expected a vector"),
+            (br#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"abc"]}]}}"#, "not a number"),
+            (br#"{"status":"weird"}"#, "without data"),
+        ] {
+            match instant(200, body) {
+                Err(Error::BadResponse { reason, .. }) => assert!(reason.contains(expected), "{reason}"),
+                other => panic!("expected a bad response, got {other:?}"),
+            }
+        }
+        assert!(matches!(
+            range(
+                200,
+                br#"{"status":"success","data":{"resultType":"vector","result":[]}}"#
+            ),
+            Err(Error::BadResponse { .. })
+        ));
+    }
+}
