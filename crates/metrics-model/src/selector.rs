@@ -391,7 +391,8 @@ impl<'a> Parser<'a> {
         let token = self.lexer.peek();
         match token.kind {
             TokenKind::End | TokenKind::Comma => Ok(""),
-            TokenKind::Identifier => {
+            // As in Kubernetes, `in` and `notin` are keywords only where an operator may stand.
+            TokenKind::Identifier | TokenKind::In | TokenKind::NotIn => {
                 self.lexer.next();
                 Ok(token.text)
             }
@@ -410,7 +411,7 @@ impl<'a> Parser<'a> {
         loop {
             let token = self.lexer.next();
             match token.kind {
-                TokenKind::Identifier if expecting_value => {
+                TokenKind::Identifier | TokenKind::In | TokenKind::NotIn if expecting_value => {
                     values.push(token.text);
                     expecting_value = false;
                 }

@@ -51,6 +51,22 @@ fn empty_values_follow_kubernetes() {
 }
 
 #[test]
+fn keywords_are_values_where_values_stand_but_never_keys() {
+    assert_eq!(parse("a=in").requirements()[0].values(), ["in"]);
+    assert_eq!(
+        parse("a in (in,notin)").requirements()[0].values(),
+        ["in", "notin"]
+    );
+    assert!(
+        matches!(
+            Selector::parse("in=a"),
+            Err(Error::Selector { position: 0, .. })
+        ),
+        "Kubernetes reads `in` in key position as the operator, so it rejects this too"
+    );
+}
+
+#[test]
 fn matches_with_kubernetes_semantics() {
     let web = labels(&[("app", "web"), ("tier", "front")]);
     let bare = labels(&[]);
@@ -230,12 +246,15 @@ proptest! {
     #[test]
     fn display_reads_back_to_an_equal_selector(
         clauses in proptest::collection::vec(
-            ("[a-z][a-z0-9]{0,5}", 0..6usize, proptest::collection::vec("[a-z0-9]{1,4}", 1..4)),
+            ("[a-z][a-z0-9]{0,5}", 0..6usize, proptest::collection::vec("in|notin|[a-z0-9]{1,4}", 1..4)),
             0..5,
         )
     ) {
         let requirements: Vec<Requirement> = clauses
             .into_iter()
+            // `in` and `notin` are valid label keys that no selector string can name (the
+            // Kubernetes parser reads them as operators), so they cannot round-trip.
+            .filter(|(key, _, _)| key != "in" && key != "notin")
             .filter_map(|(key, op, values)| {
                 let operator = [Operator::Equals, Operator::NotEquals, Operator::In, Operator::NotIn, Operator::Exists, Operator::DoesNotExist][op];
                 let values = match operator {
