@@ -22,9 +22,15 @@ const NAMESPACES: usize = 100;
 const PODS: usize = 100;
 /// A value no selector string could carry, full of what PromQL strings and regexes treat
 /// specially.
-const WEIRD: &str = r#"a"b\c}d|e.*f"#;
+const WEIRD: &str = "a\"b\\c}d|e.*f\u{FFFD}";
 /// Series that a wrongly escaped query would also select.
-const DECOYS: [&str; 5] = [r#"a"b\c}d|eXXf"#, "e.*f", "a", r#"a"b\c}d|e.*f "#, r"a\"];
+const DECOYS: [&str; 5] = [
+    "a\"b\\c}d|eXXf\u{FFFD}",
+    "e.*f",
+    "a",
+    "a\"b\\c}d|e.*f\u{FFFD} ",
+    r"a\",
+];
 
 fn pod_labels(namespace: usize, pod: usize) -> Vec<(String, String)> {
     let mut labels = vec![
@@ -56,6 +62,13 @@ fn dataset() -> Vec<Series> {
                     .sample(T0_MILLIS, pod as f64),
             );
         }
+    }
+    // Metric names the PromQL lexer reads as a keyword and as a number.
+    for keyword in ["bool", "NaN"] {
+        series.push(
+            Series::new(keyword, &[("namespace", "ns-007"), ("pod", "keyword")])
+                .sample(T0_MILLIS, 7.0),
+        );
     }
     for (index, path) in std::iter::once(WEIRD).chain(DECOYS).enumerate() {
         let pod = format!("weird-{index}");
@@ -156,6 +169,17 @@ async fn check_store(url: &str) -> TestResult {
             vec![("ns-007".to_owned(), "weird-0".to_owned())],
             "{matcher:?}"
         );
+    }
+    for keyword in ["bool", "NaN"] {
+        let series = VectorSelector::metric(MetricName::new(keyword)?)
+            .with(LabelMatcher::equal(name("namespace")?, "ns-007"));
+        let answer = instant_query(url, &Expr::Vector(series).to_string(), at).await?;
+        assert_eq!(answer.len(), 1, "metric {keyword}: {answer:?}");
+        assert_eq!(
+            answer[0].0.get("__name__").map(String::as_str),
+            Some(keyword)
+        );
+        assert_eq!(answer[0].1, 7.0);
     }
     let excluded = LabelMatcher::none_of(path.clone(), &[WEIRD, "a"]);
     let answer = instant_query(

@@ -84,8 +84,15 @@ impl GroupResource {
         let resource = self.resource.as_str();
         if let Some(stem) = resource.strip_suffix("ies") {
             format!("{stem}y")
-        } else if let Some(stem) = resource.strip_suffix("sses") {
-            format!("{stem}ss")
+        } else if let Some(stem) = ["sses", "xes", "zes", "ches", "shes"]
+            .iter()
+            .find_map(|end| {
+                resource
+                    .strip_suffix(end)
+                    .map(|stem| format!("{stem}{}", &end[..end.len() - 2]))
+            })
+        {
+            stem
         } else {
             resource.strip_suffix('s').unwrap_or(resource).to_owned()
         }
@@ -99,9 +106,15 @@ impl GroupResource {
         {
             return GroupResource::new(*resource, group);
         }
-        let plural = if let Some(stem) = singular.strip_suffix('y') {
+        let consonant_y = singular
+            .strip_suffix('y')
+            .filter(|stem| !stem.ends_with(['a', 'e', 'i', 'o', 'u']));
+        let plural = if let Some(stem) = consonant_y {
             format!("{stem}ies")
-        } else if singular.ends_with("ss") {
+        } else if ["s", "x", "z", "ch", "sh"]
+            .iter()
+            .any(|end| singular.ends_with(end))
+        {
             format!("{singular}es")
         } else {
             format!("{singular}s")
@@ -141,7 +154,7 @@ impl<'de> Deserialize<'de> for GroupResource {
 
 /// A label naming template such as `kube_<<.Group>>_<<.Resource>>` (prometheus-adapter's
 /// `resources.template`); `<<.Resource>>` is the singular resource name, and a group's dots
-/// become underscores.
+/// and dashes become underscores (so the reverse mapping reads underscores back as dots).
 #[derive(Debug, Clone)]
 pub struct LabelTemplate {
     template: String,
@@ -185,7 +198,7 @@ impl LabelTemplate {
 
     fn render(&self, resource: &GroupResource) -> String {
         self.template
-            .replace("<<.Group>>", &resource.group.replace('.', "_"))
+            .replace("<<.Group>>", &resource.group.replace(['.', '-'], "_"))
             .replace("<<.Resource>>", &resource.singular())
     }
 
@@ -359,6 +372,17 @@ mod tests {
             GroupResource::from_singular("policy", "x.io"),
             GroupResource::new("policies", "x.io")
         );
+        assert_eq!(
+            GroupResource::from_singular("gateway", "x.io").resource,
+            "gateways"
+        );
+        assert_eq!(
+            GroupResource::from_singular("box", "x.io").resource,
+            "boxes"
+        );
+        assert_eq!(GroupResource::new("gateways", "x.io").singular(), "gateway");
+        assert_eq!(GroupResource::new("boxes", "x.io").singular(), "box");
+        assert_eq!(GroupResource::new("patches", "x.io").singular(), "patch");
     }
 
     #[test]

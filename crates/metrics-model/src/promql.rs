@@ -313,20 +313,61 @@ impl fmt::Display for LabelMatcher {
     }
 }
 
+/// Words the PromQL lexer reads as keywords or numbers (case-insensitively); a metric with
+/// such a name is selected as `{__name__="…"}` so it cannot turn into an operator or a number.
+const RESERVED_WORDS: &[&str] = &[
+    "and",
+    "or",
+    "unless",
+    "atan2",
+    "sum",
+    "avg",
+    "count",
+    "min",
+    "max",
+    "group",
+    "stddev",
+    "stdvar",
+    "topk",
+    "bottomk",
+    "count_values",
+    "quantile",
+    "limitk",
+    "limit_ratio",
+    "offset",
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "bool",
+    "start",
+    "end",
+    "step",
+    "inf",
+    "nan",
+];
+
 impl fmt::Display for VectorSelector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(metric) = &self.metric {
-            write!(f, "{metric}")?;
-            if self.matchers.is_empty() {
-                return Ok(());
+        let mut separator = "";
+        match &self.metric {
+            Some(metric)
+                if RESERVED_WORDS
+                    .iter()
+                    .any(|w| w.eq_ignore_ascii_case(metric.as_str())) =>
+            {
+                write!(f, "{{__name__={}", quote(metric.as_str()))?;
+                separator = ",";
             }
+            Some(metric) if self.matchers.is_empty() => return write!(f, "{metric}"),
+            Some(metric) => write!(f, "{metric}{{")?,
+            None => f.write_str("{")?,
         }
-        f.write_str("{")?;
-        for (index, matcher) in self.matchers.iter().enumerate() {
-            if index > 0 {
-                f.write_str(",")?;
-            }
-            write!(f, "{matcher}")?;
+        for matcher in &self.matchers {
+            write!(f, "{separator}{matcher}")?;
+            separator = ",";
         }
         f.write_str("}")
     }

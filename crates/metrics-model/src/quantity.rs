@@ -274,7 +274,8 @@ fn f64_to_nanos(value: f64) -> Result<i128> {
             reason: "not a finite number",
         });
     }
-    if value.abs() > i64::MAX as f64 {
+    // `i64::MAX as f64` rounds up to 2^63, which is itself out of range.
+    if value.abs() >= i64::MAX as f64 {
         return Err(Error::QuantityValue {
             value,
             reason: "magnitude above 2^63-1",

@@ -320,14 +320,21 @@ impl<'a> Parser<'a> {
             let token = self.lexer.peek();
             match token.kind {
                 TokenKind::End if requirements.is_empty() => break,
-                TokenKind::Identifier | TokenKind::Not => {
+                // In key position `in` and `notin` are plain identifiers, as in Kubernetes.
+                TokenKind::Identifier | TokenKind::In | TokenKind::NotIn | TokenKind::Not => {
                     requirements.push(self.requirement()?);
                     let separator = self.lexer.next();
                     match separator.kind {
                         TokenKind::End => break,
                         TokenKind::Comma => {
                             let next = self.lexer.peek();
-                            if !matches!(next.kind, TokenKind::Identifier | TokenKind::Not) {
+                            if !matches!(
+                                next.kind,
+                                TokenKind::Identifier
+                                    | TokenKind::In
+                                    | TokenKind::NotIn
+                                    | TokenKind::Not
+                            ) {
                                 return Err(self.unexpected(&next, "an identifier after ','"));
                             }
                         }
@@ -352,11 +359,21 @@ impl<'a> Parser<'a> {
         let first = self.lexer.next();
         let negated = first.kind == TokenKind::Not;
         let key_token = if negated { self.lexer.next() } else { first };
-        if key_token.kind != TokenKind::Identifier {
+        if !matches!(
+            key_token.kind,
+            TokenKind::Identifier | TokenKind::In | TokenKind::NotIn
+        ) {
             return Err(self.unexpected(&key_token, "a label key"));
         }
         let key = key_token.text;
-        let build = |parser: &Self, operator, values: Vec<&str>| {
+        validate_key(key).map_err(|error| self.error(&key_token, error.to_string()))?;
+        let build = |parser: &Self, operator, values: Vec<Token<'_>>| {
+            // Each value is checked where it stands, so the error points at it.
+            for value in &values {
+                validate_value(value.text)
+                    .map_err(|error| parser.error(value, error.to_string()))?;
+            }
+            let values = values.iter().map(|v| v.text);
             Requirement::new(key, operator, values)
                 .map_err(|error| parser.error(&key_token, error.to_string()))
         };
@@ -387,21 +404,21 @@ impl<'a> Parser<'a> {
     }
 
     /// The single value after `=`, `==` or `!=`; nothing before `,` or the end means "".
-    fn exact_value(&mut self) -> Result<&'a str> {
+    fn exact_value(&mut self) -> Result<Token<'a>> {
         let token = self.lexer.peek();
         match token.kind {
-            TokenKind::End | TokenKind::Comma => Ok(""),
+            TokenKind::End | TokenKind::Comma => Ok(Token { text: "", ..token }),
             // As in Kubernetes, `in` and `notin` are keywords only where an operator may stand.
             TokenKind::Identifier | TokenKind::In | TokenKind::NotIn => {
                 self.lexer.next();
-                Ok(token.text)
+                Ok(token)
             }
             _ => Err(self.unexpected(&token, "a value")),
         }
     }
 
     /// `( v1, v2, … )`; empty places in the list are the empty value, as in Kubernetes.
-    fn value_list(&mut self) -> Result<Vec<&'a str>> {
+    fn value_list(&mut self) -> Result<Vec<Token<'a>>> {
         let open = self.lexer.next();
         if open.kind != TokenKind::OpenParen {
             return Err(self.unexpected(&open, "'('"));
@@ -412,18 +429,18 @@ impl<'a> Parser<'a> {
             let token = self.lexer.next();
             match token.kind {
                 TokenKind::Identifier | TokenKind::In | TokenKind::NotIn if expecting_value => {
-                    values.push(token.text);
+                    values.push(token);
                     expecting_value = false;
                 }
                 TokenKind::Comma => {
                     if expecting_value {
-                        values.push("");
+                        values.push(Token { text: "", ..token });
                     }
                     expecting_value = true;
                 }
                 TokenKind::CloseParen => {
                     if expecting_value {
-                        values.push("");
+                        values.push(Token { text: "", ..token });
                     }
                     return Ok(values);
                 }

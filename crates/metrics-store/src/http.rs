@@ -3,14 +3,16 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use base64::Engine;
+use base64::prelude::BASE64_STANDARD;
 use jiff::Timestamp;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::config::{QueryMethod, StoreConfig};
 use crate::{Error, Labels, MetricsStore, RangeSeries, Result, Sample, TimeRange, response, tls};
 
-/// How long a bearer token read from its file is used before the file is read again.
-const TOKEN_REFRESH: Duration = Duration::from_secs(60);
+/// How long a token or password read from its file is used before the file is read again.
+const CREDENTIAL_REFRESH: Duration = Duration::from_secs(60);
 
 /// The real store client.
 #[derive(Debug)]
@@ -19,7 +21,7 @@ pub struct HttpStore {
     base: String,
     method: QueryMethod,
     config: StoreConfig,
-    token: Mutex<Option<(Instant, String)>>,
+    credential: Mutex<Option<(Instant, HeaderValue)>>,
 }
 
 fn read_secret(path: &std::path::Path) -> Result<String> {
@@ -72,17 +74,19 @@ impl HttpStore {
         let client = builder
             .build()
             .map_err(|e| Error::Config(format!("building the HTTP client: {e}")))?;
-        if let Some(basic) = &config.basic_auth {
-            read_secret(&basic.password_file)?;
+        if config.basic_auth.is_some() && config.bearer_token_file.is_some() {
+            return Err(Error::Config(
+                "choose a bearer token or basic auth, not both: a request carries one Authorization header".to_owned(),
+            ));
         }
         let store = HttpStore {
             client,
             base,
             method: config.method,
             config,
-            token: Mutex::new(None),
+            credential: Mutex::new(None),
         };
-        store.bearer_token()?;
+        store.credential()?;
         Ok(store)
     }
 
@@ -91,22 +95,39 @@ impl HttpStore {
         &self.base
     }
 
-    fn bearer_token(&self) -> Result<Option<String>> {
-        let Some(path) = &self.config.bearer_token_file else {
-            return Ok(None);
+    /// The `Authorization` header value from the token or password file, re-read at most once
+    /// a minute so rotated secrets are picked up without a disk read on every request.
+    fn credential(&self) -> Result<Option<HeaderValue>> {
+        let read = || -> Result<String> {
+            match (&self.config.bearer_token_file, &self.config.basic_auth) {
+                (Some(path), _) => Ok(format!("Bearer {}", read_secret(path)?)),
+                (None, Some(basic)) => {
+                    let pair = format!("{}:{}", basic.username, read_secret(&basic.password_file)?);
+                    Ok(format!("Basic {}", BASE64_STANDARD.encode(pair)))
+                }
+                (None, None) => Ok(String::new()),
+            }
         };
-        let mut cached = self
-            .token
-            .lock()
-            .map_err(|_| Error::Config("token cache poisoned".to_owned()))?;
-        if let Some((read_at, token)) = cached.as_ref()
-            && read_at.elapsed() < TOKEN_REFRESH
-        {
-            return Ok(Some(token.clone()));
+        if self.config.bearer_token_file.is_none() && self.config.basic_auth.is_none() {
+            return Ok(None);
         }
-        let token = read_secret(path)?;
-        *cached = Some((Instant::now(), token.clone()));
-        Ok(Some(token))
+        let mut cached = self
+            .credential
+            .lock()
+            .map_err(|_| Error::Config("credential cache poisoned".to_owned()))?;
+        if let Some((read_at, value)) = cached.as_ref()
+            && read_at.elapsed() < CREDENTIAL_REFRESH
+        {
+            return Ok(Some(value.clone()));
+        }
+        let mut value = HeaderValue::try_from(read()?).map_err(|_| {
+            Error::Config(
+                "the token or password contains characters a header cannot carry".to_owned(),
+            )
+        })?;
+        value.set_sensitive(true);
+        *cached = Some((Instant::now(), value.clone()));
+        Ok(Some(value))
     }
 
     /// Sends one API call and returns the HTTP status and body.
@@ -124,11 +145,8 @@ impl HttpStore {
             QueryMethod::Get => self.client.get(&url).query(&params),
         };
         let mut request = request.timeout(deadline);
-        if let Some(token) = self.bearer_token()? {
-            request = request.bearer_auth(token);
-        }
-        if let Some(basic) = &self.config.basic_auth {
-            request = request.basic_auth(&basic.username, Some(read_secret(&basic.password_file)?));
+        if let Some(credential) = self.credential()? {
+            request = request.header(reqwest::header::AUTHORIZATION, credential);
         }
         let classify = |error: reqwest::Error| {
             if error.is_timeout() {
@@ -159,10 +177,15 @@ impl HttpStore {
     }
 }
 
-/// A timeout reported by the store itself carries no deadline; fill in the caller's.
-fn with_deadline<T>(result: Result<T>, deadline: Duration) -> Result<T> {
+/// A timeout or outage reported in the store's answer knows neither the deadline nor the URL;
+/// fill in the caller's.
+fn with_context<T>(result: Result<T>, deadline: Duration, url: &str) -> Result<T> {
     result.map_err(|error| match error {
         Error::Timeout { .. } => Error::Timeout { deadline },
+        Error::Unavailable { reason, .. } => Error::Unavailable {
+            url: url.to_owned(),
+            reason,
+        },
         other => other,
     })
 }
@@ -179,7 +202,7 @@ impl MetricsStore for HttpStore {
         params.push(("start", seconds(range.start)));
         params.push(("end", seconds(range.end)));
         let (status, body) = self.call("/api/v1/series", params, deadline).await?;
-        with_deadline(response::series(status, &body), deadline)
+        with_context(response::series(status, &body), deadline, &self.base)
     }
 
     async fn instant_query(
@@ -193,7 +216,7 @@ impl MetricsStore for HttpStore {
             params.push(("time", seconds(at)));
         }
         let (status, body) = self.call("/api/v1/query", params, deadline).await?;
-        with_deadline(response::instant(status, &body), deadline)
+        with_context(response::instant(status, &body), deadline, &self.base)
     }
 
     async fn range_query(
@@ -210,6 +233,6 @@ impl MetricsStore for HttpStore {
             ("step", format!("{}ms", step.as_millis().max(1))),
         ];
         let (status, body) = self.call("/api/v1/query_range", params, deadline).await?;
-        with_deadline(response::range(status, &body), deadline)
+        with_context(response::range(status, &body), deadline, &self.base)
     }
 }

@@ -47,18 +47,46 @@ fn bad(status: u16, reason: impl Into<String>) -> Error {
 }
 
 /// Opens the envelope: the `data` of a success, or the store's own error.
+///
+/// Errors are classified by the store's `errorType` (Prometheus: `timeout`, `canceled`,
+/// `unavailable`, `bad_data`, …; VictoriaMetrics: the HTTP status as text) and, for bodies that
+/// are not an envelope at all (a proxy's error page), by the HTTP status: 503 is unavailable,
+/// 504 a timeout, anything else a bad response.
 fn data(status: u16, body: &[u8]) -> Result<&RawValue> {
-    let envelope: Envelope<'_> = serde_json::from_slice(body)
-        .map_err(|e| bad(status, format!("{e}; body starts {:?}", snippet(body))))?;
+    let envelope: Envelope<'_> = match serde_json::from_slice(body) {
+        Ok(envelope) => envelope,
+        Err(error) => {
+            return Err(match status {
+                503 => Error::Unavailable {
+                    url: String::new(),
+                    reason: format!("HTTP 503: {}", snippet(body)),
+                },
+                504 => Error::Timeout {
+                    deadline: std::time::Duration::ZERO,
+                },
+                _ => bad(status, format!("{error}; body starts {:?}", snippet(body))),
+            });
+        }
+    };
     match (envelope.status, envelope.data) {
         ("success", Some(data)) => Ok(data),
         ("error", _) => {
             let error_type = envelope.error_type.unwrap_or_default();
             let message = envelope.error.unwrap_or_default();
+            let mentions_timeout = ["timeout", "timed out", "took longer", "deadline"]
+                .iter()
+                .any(|w| message.contains(w));
             Err(match error_type.as_str() {
                 // The store gave up within its own deadline; to a caller that is a timeout.
-                "timeout" | "canceled" => Error::Timeout {
+                "timeout" | "canceled" | "504" => Error::Timeout {
                     deadline: std::time::Duration::ZERO,
+                },
+                "503" if mentions_timeout => Error::Timeout {
+                    deadline: std::time::Duration::ZERO,
+                },
+                "unavailable" | "503" => Error::Unavailable {
+                    url: String::new(),
+                    reason: message,
                 },
                 _ => Error::Query {
                     error_type,
@@ -196,6 +224,20 @@ mod tests {
             br#"{"status":"error","errorType":"timeout","error":"query timed out"}"#,
         );
         assert!(matches!(timeout, Err(Error::Timeout { .. })));
+        let victoria_timeout = instant(
+            503,
+            br#"{"status":"error","errorType":"503","error":"the request took longer than the deadline"}"#,
+        );
+        assert!(matches!(victoria_timeout, Err(Error::Timeout { .. })));
+        let unavailable = instant(
+            503,
+            br#"{"status":"error","errorType":"unavailable","error":"shutting down"}"#,
+        );
+        assert!(matches!(unavailable, Err(Error::Unavailable { .. })));
+        let proxy_unavailable = instant(503, b"<html>no healthy upstream</html>");
+        assert!(matches!(proxy_unavailable, Err(Error::Unavailable { .. })));
+        let proxy_timeout = instant(504, b"upstream request timeout");
+        assert!(matches!(proxy_timeout, Err(Error::Timeout { .. })));
     }
 
     #[test]

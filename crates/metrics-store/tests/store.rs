@@ -315,6 +315,17 @@ async fn garbage_from_the_store_is_a_bad_response() -> TestResult {
 
 #[test]
 fn unusable_configuration_fails_at_construction() {
+    let both = StoreConfig {
+        bearer_token_file: Some("/dev/null".into()),
+        basic_auth: Some(BasicAuth {
+            username: "u".to_owned(),
+            password_file: "/dev/null".into(),
+        }),
+        ..StoreConfig::new("http://127.0.0.1:1")
+    };
+    assert!(
+        matches!(HttpStore::new(both), Err(Error::Config(message)) if message.contains("not both"))
+    );
     assert!(matches!(
         HttpStore::new(StoreConfig::new("prometheus:9090")),
         Err(Error::Config(_))

@@ -11,6 +11,7 @@
 
 pub mod behavior;
 mod error;
+pub mod policy;
 pub mod recommend;
 
 pub use error::{Error, Result};

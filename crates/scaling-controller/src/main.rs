@@ -20,6 +20,8 @@ enum Command {
     Run,
     /// Compute one decision from a JSON snapshot on stdin and print it as JSON on stdout.
     Recommend,
+    /// Print the ScalingPolicy CustomResourceDefinition as YAML (what crds/ holds).
+    Crdgen,
 }
 
 fn main() -> ExitCode {
@@ -31,10 +33,20 @@ fn main() -> ExitCode {
             &mut io::stderr().lock(),
         )
         .into(),
+        Command::Crdgen => match scaling_controller::policy::crd_yaml() {
+            Ok(yaml) => {
+                print!("{yaml}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("sextant-controller crdgen: {error}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Run => {
             eprintln!(
                 "sextant-controller: the controller loop (`run`) is not implemented yet; \
-                 only `sextant-controller recommend` is available"
+                 only `recommend` and `crdgen` are available"
             );
             ExitCode::from(2)
         }

@@ -50,8 +50,19 @@ impl Series {
     }
 }
 
+/// A sample value as both text formats spell it (`+Inf`, `-Inf`, `NaN`).
+fn format_value(value: f64) -> String {
+    match value {
+        v if v.is_nan() => "NaN".to_owned(),
+        v if v == f64::INFINITY => "+Inf".to_owned(),
+        v if v == f64::NEG_INFINITY => "-Inf".to_owned(),
+        v => v.to_string(),
+    }
+}
+
 /// The OpenMetrics text `promtool tsdb create-blocks-from openmetrics` reads (seconds,
-/// terminated by `# EOF`).
+/// terminated by `# EOF`). Series of one metric name must be adjacent in `series`, as
+/// OpenMetrics wants each metric family in one block.
 pub fn openmetrics(series: &[Series]) -> String {
     let mut out = String::new();
     for s in series {
@@ -59,7 +70,8 @@ pub fn openmetrics(series: &[Series]) -> String {
             s.write_name_and_labels(&mut out);
             let _ = writeln!(
                 out,
-                " {value} {}.{:03}",
+                " {} {}.{:03}",
+                format_value(*value),
                 millis.div_euclid(1000),
                 millis.rem_euclid(1000)
             );
@@ -75,7 +87,7 @@ pub fn prometheus_text(series: &[Series]) -> String {
     for s in series {
         for (millis, value) in &s.samples {
             s.write_name_and_labels(&mut out);
-            let _ = writeln!(out, " {value} {millis}");
+            let _ = writeln!(out, " {} {millis}", format_value(*value));
         }
     }
     out

@@ -24,8 +24,9 @@ pub mod v1beta2 {
     pub struct MetricIdentifier {
         /// The metric name as the API serves it, e.g. `http_requests_per_second`.
         pub name: String,
-        /// The `metricLabelSelector` of the request, when one was given.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        /// The `metricLabelSelector` of the request; written as `null` when there is none, as
+        /// the API serializes it (the field has no `omitempty`).
+        #[serde(default)]
         pub selector: Option<LabelSelector>,
     }
 

@@ -44,7 +44,7 @@ fn v1beta2_list_serializes_like_the_api_server() -> TestResult {
         items: vec![pod_value()?],
         ..Default::default()
     };
-    let expected = r#"{"kind":"MetricValueList","apiVersion":"custom.metrics.k8s.io/v1beta2","metadata":{},"items":[{"describedObject":{"apiVersion":"/v1","kind":"Pod","name":"checkout-1","namespace":"shop"},"metric":{"name":"http_requests_per_second"},"timestamp":"2026-01-01T00:10:00Z","windowSeconds":120,"value":"12500m"}]}"#;
+    let expected = r#"{"kind":"MetricValueList","apiVersion":"custom.metrics.k8s.io/v1beta2","metadata":{},"items":[{"describedObject":{"apiVersion":"/v1","kind":"Pod","name":"checkout-1","namespace":"shop"},"metric":{"name":"http_requests_per_second","selector":null},"timestamp":"2026-01-01T00:10:00Z","windowSeconds":120,"value":"12500m"}]}"#;
     assert_eq!(serde_json::to_string(&list)?, expected);
     let back: v1beta2::MetricValueList = serde_json::from_str(expected)?;
     assert_eq!(back.items[0].value, Quantity::from_milli(12_500));

@@ -14,6 +14,8 @@ pub fn quote(value: &str) -> String {
             '\n' => quoted.push_str("\\n"),
             '\r' => quoted.push_str("\\r"),
             '\t' => quoted.push_str("\\t"),
+            // Prometheus' lexer stops at U+FFFD (its invalid-rune marker), so it travels escaped.
+            '\u{FFFD}' => quoted.push_str("\\ufffd"),
             c if c.is_control() => quoted.push_str(&format!("\\u{:04x}", u32::from(c))),
             c => quoted.push(c),
         }

@@ -90,7 +90,27 @@ fn names_are_validated_with_positions() {
 }
 
 #[test]
+fn metric_names_that_are_promql_keywords_are_selected_by_name_label() {
+    assert_eq!(
+        VectorSelector::metric(metric("NaN")).to_string(),
+        r#"{__name__="NaN"}"#
+    );
+    let on = VectorSelector::metric(metric("on")).with(LabelMatcher::equal(label("a"), "b"));
+    assert_eq!(on.to_string(), r#"{__name__="on",a="b"}"#);
+    assert_eq!(
+        VectorSelector::metric(metric("rate")).to_string(),
+        "rate",
+        "functions are not keywords"
+    );
+}
+
+#[test]
 fn escapes_strings_and_regexes() {
+    assert_eq!(
+        quote("a\u{FFFD}b"),
+        r#""a\ufffdb""#,
+        "Prometheus' lexer stops at a literal U+FFFD"
+    );
     assert_eq!(quote(r#"a"b\c"#), r#""a\"b\\c""#);
     assert_eq!(quote("line\nbreak\u{1}"), r#""line\nbreak\u0001""#);
     assert_eq!(escape_regex("a.b*c|d(e)"), r"a\.b\*c\|d\(e\)");

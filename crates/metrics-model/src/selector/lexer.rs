@@ -37,6 +37,12 @@ impl Token<'_> {
     }
 }
 
+/// Only ASCII space, tab, CR and LF separate tokens, as in Kubernetes; other Unicode spaces
+/// are part of an identifier (and then fail validation).
+fn is_whitespace(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\r' | '\n')
+}
+
 fn is_special(c: char) -> bool {
     matches!(c, '=' | '!' | '<' | '>' | '(' | ')' | ',')
 }
@@ -66,7 +72,7 @@ impl<'a> Lexer<'a> {
 
     fn scan(&self) -> (Token<'a>, usize) {
         let rest = &self.input[self.position..];
-        let start = self.position + (rest.len() - rest.trim_start().len());
+        let start = self.position + (rest.len() - rest.trim_start_matches(is_whitespace).len());
         let rest = &self.input[start..];
         let Some(first) = rest.chars().next() else {
             let end = Token {
@@ -83,7 +89,7 @@ impl<'a> Lexer<'a> {
                 _ => 1,
             }
         } else {
-            rest.find(|c: char| c.is_whitespace() || is_special(c))
+            rest.find(|c: char| is_whitespace(c) || is_special(c))
                 .unwrap_or(rest.len())
         };
         let text = &rest[..length];

@@ -12,7 +12,7 @@ const NANOS_PER_SECOND: i128 = 1_000_000_000;
 
 /// A past recommendation (the largest metric proposal of one decision) and when it was made;
 /// stabilization looks back over these.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TimestampedRecommendation {
     /// When the recommendation was made.
@@ -22,7 +22,7 @@ pub struct TimestampedRecommendation {
 }
 
 /// A past rescale and when it happened; scaling policies limit the change per period with these.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScaleEvent {
     /// When the target was rescaled.
