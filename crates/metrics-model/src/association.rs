@@ -98,6 +98,12 @@ impl GroupResource {
         }
     }
 
+    /// The resource of objects of `kind` in `group` (`Service` → `services`), as the metrics
+    /// APIs name it, for callers that hold a kind rather than a resource.
+    pub fn for_kind(kind: &str, group: &str) -> Self {
+        GroupResource::from_singular(&kind.to_ascii_lowercase(), group)
+    }
+
     /// The resource whose singular name is `singular`, within `group`.
     fn from_singular(singular: &str, group: &str) -> Self {
         if let Some((resource, _, _)) = WELL_KNOWN

@@ -93,6 +93,24 @@ pub enum Error {
         /// What was wrong with it.
         reason: String,
     },
+
+    /// An operator-written PromQL query did not parse, or cannot be confined to one namespace.
+    #[error("PromQL query {query:?}: {reason}")]
+    Query {
+        /// The query as given.
+        query: String,
+        /// The parser's message, or why the query cannot be confined.
+        reason: String,
+    },
+
+    /// A Kubernetes namespace name broke the DNS-1123 label rules.
+    #[error("invalid namespace name {name:?}: {reason}")]
+    Namespace {
+        /// The name as given.
+        name: String,
+        /// Which rule it broke.
+        reason: &'static str,
+    },
 }
 
 /// The result type of `metrics-model`.

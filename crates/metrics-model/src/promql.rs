@@ -31,9 +31,11 @@ use crate::selector::{Operator, Selector};
 
 mod escape;
 mod names;
+pub mod scope;
 
 pub use escape::{escape_regex, quote};
 pub use names::{LabelName, MetricName};
+pub use scope::{confine_to_namespace, is_confined_to};
 
 /// How a label matcher compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
