@@ -1,4 +1,5 @@
-//! The one error type of the scaling-controller library: every way a decision can fail to be made.
+//! The one error type of the scaling-controller library: every way a decision, a reading or a
+//! reconcile can fail.
 
 use std::io;
 
@@ -61,6 +62,30 @@ pub enum Error {
     /// The decision could not be written out.
     #[error("cannot write the decision: {0}")]
     Write(#[source] io::Error),
+
+    /// The policy's workload does not exist or has no scale subresource (a condition, not a
+    /// crash loop).
+    #[error("target {target} cannot be scaled: {reason}")]
+    TargetNotFound {
+        /// `Kind/name` of the workload.
+        target: String,
+        /// What the API server said.
+        reason: String,
+    },
+
+    /// A call to the Kubernetes API failed.
+    #[error("{action}: {source}")]
+    Kube {
+        /// What the controller was doing.
+        action: &'static str,
+        /// The client's error.
+        #[source]
+        source: kube::Error,
+    },
+
+    /// A metric could not be read (the message names the metric and the cause).
+    #[error("{0}")]
+    Metric(String),
 }
 
 /// The crate's result type, defaulting to [`Error`].

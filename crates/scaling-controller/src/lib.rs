@@ -10,6 +10,7 @@
 //! writes stdout for `sextant-controller recommend`.
 
 pub mod behavior;
+pub mod controller;
 mod error;
 pub mod policy;
 pub mod recommend;

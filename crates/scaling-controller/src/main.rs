@@ -16,17 +16,81 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the controller (the default when no subcommand is given). Not implemented yet.
-    Run,
+    /// Run the controller (the default when no subcommand is given).
+    Run(RunArgs),
     /// Compute one decision from a JSON snapshot on stdin and print it as JSON on stdout.
     Recommend,
     /// Print the ScalingPolicy CustomResourceDefinition as YAML (what crds/ holds).
     Crdgen,
 }
 
+/// Flags of `sextant-controller run`.
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Kubeconfig file (default: KUBECONFIG, else the in-cluster configuration).
+    #[arg(long)]
+    kubeconfig: Option<std::path::PathBuf>,
+    /// Prometheus-compatible store for External `query` metrics.
+    #[arg(long)]
+    prometheus_url: Option<String>,
+    /// Elect a leader on a Lease so several replicas can run. Not implemented yet: pass
+    /// --leader-elect=false and run one replica.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    leader_elect: bool,
+    /// Namespaces whose raw External queries may read other namespaces (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    allow_cross_namespace_queries: Vec<String>,
+}
+
+impl Default for RunArgs {
+    fn default() -> Self {
+        RunArgs {
+            kubeconfig: None,
+            prometheus_url: None,
+            leader_elect: true,
+            allow_cross_namespace_queries: Vec::new(),
+        }
+    }
+}
+
+fn run_controller(args: RunArgs) -> ExitCode {
+    if args.leader_elect {
+        eprintln!(
+            "sextant-controller run: leader election is not implemented yet; \
+             run a single replica with --leader-elect=false"
+        );
+        return ExitCode::from(2);
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("sextant-controller run: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let options = scaling_controller::controller::RunOptions {
+        kubeconfig: args.kubeconfig,
+        prometheus_url: args.prometheus_url,
+        allow_cross_namespace_queries: args.allow_cross_namespace_queries,
+    };
+    match runtime.block_on(scaling_controller::controller::start(options)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("sextant-controller run: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
-    match args.command.unwrap_or(Command::Run) {
+    match args.command.unwrap_or(Command::Run(RunArgs::default())) {
         Command::Recommend => cli::run(
             &mut io::stdin().lock(),
             &mut io::stdout().lock(),
@@ -43,12 +107,6 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Run => {
-            eprintln!(
-                "sextant-controller: the controller loop (`run`) is not implemented yet; \
-                 only `recommend` and `crdgen` are available"
-            );
-            ExitCode::from(2)
-        }
+        Command::Run(args) => run_controller(args),
     }
 }

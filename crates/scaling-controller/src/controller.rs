@@ -1,0 +1,189 @@
+//! The ScalingPolicy controller: a kube-runtime `Controller` whose [`reconcile`] reads the
+//! target's `/scale`, its pods and the policy's metrics, decides with [`crate::recommend`], writes
+//! `/scale` when the count changes, and reports in the policy's status.
+//!
+//! The shape follows kube-rs controller-rs: one free [`reconcile`] and one [`error_policy`], a
+//! [`Context`] passed as `Arc` holding the client, the store, the event recorder and the clock.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use jiff::Timestamp;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::watcher;
+use kube::{Api, Client, ResourceExt};
+use metrics_store::{HttpStore, Instrumented};
+
+use crate::policy::ScalingPolicy;
+
+mod readings;
+mod reconcile;
+mod status;
+mod target;
+
+pub use reconcile::reconcile;
+
+/// The field manager of every server-side apply the controller makes.
+pub const FIELD_MANAGER: &str = "sextant-controller";
+
+/// How long to wait before retrying a policy whose reconcile failed (doubling per failure,
+/// up to [`MAX_RETRY`]).
+const FIRST_RETRY: Duration = Duration::from_secs(5);
+/// The longest back-off between retries of a failing policy.
+const MAX_RETRY: Duration = Duration::from_secs(300);
+
+/// The controller-wide settings that come from flags, never from a ScalingPolicy.
+#[derive(Debug, Clone, Default)]
+pub struct ControllerConfig {
+    /// Namespaces whose raw External queries may read other namespaces' series.
+    pub allow_cross_namespace_queries: BTreeSet<String>,
+}
+
+/// Everything a reconcile needs, shared by all of them.
+pub struct Context {
+    /// The Kubernetes client.
+    pub client: Client,
+    /// The metrics store for raw External `query` metrics, when `--prometheus-url` is given.
+    pub store: Option<Instrumented<HttpStore>>,
+    /// Publishes Kubernetes Events for rescales and failures.
+    pub recorder: Recorder,
+    /// Flag-given settings.
+    pub config: ControllerConfig,
+    /// The time of a decision; a parameter so tests can fix it.
+    pub clock: Box<dyn Fn() -> Timestamp + Send + Sync>,
+    /// Consecutive reconcile failures per policy (namespace/name), for exponential back-off.
+    failures: std::sync::Mutex<std::collections::HashMap<String, u32>>,
+}
+
+impl Context {
+    /// A context on the wall clock.
+    pub fn new(
+        client: Client,
+        store: Option<Instrumented<HttpStore>>,
+        config: ControllerConfig,
+    ) -> Self {
+        let reporter = Reporter {
+            controller: FIELD_MANAGER.to_owned(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            store,
+            config,
+            clock: Box::new(Timestamp::now),
+            failures: Default::default(),
+        }
+    }
+
+    /// Replaces the clock, for tests that need a fixed "now".
+    pub fn with_clock(mut self, clock: impl Fn() -> Timestamp + Send + Sync + 'static) -> Self {
+        self.clock = Box::new(clock);
+        self
+    }
+
+    fn key(policy: &ScalingPolicy) -> String {
+        format!(
+            "{}/{}",
+            policy.namespace().unwrap_or_default(),
+            policy.name_any()
+        )
+    }
+
+    /// Forgets a policy's failures after a successful reconcile.
+    fn succeeded(&self, policy: &ScalingPolicy) {
+        if let Ok(mut failures) = self.failures.lock() {
+            failures.remove(&Context::key(policy));
+        }
+    }
+
+    /// Counts a failure and returns how long to back off: 5 s, 10 s, 20 s, … up to 5 min.
+    fn failed(&self, policy: &ScalingPolicy) -> Duration {
+        let count = self.failures.lock().map_or(1, |mut failures| {
+            let count = failures.entry(Context::key(policy)).or_insert(0);
+            *count = count.saturating_add(1);
+            *count
+        });
+        FIRST_RETRY
+            .saturating_mul(1 << count.saturating_sub(1).min(10))
+            .min(MAX_RETRY)
+    }
+}
+
+/// What a failed reconcile does next: retry with a per-policy exponential back-off.
+pub fn error_policy(policy: Arc<ScalingPolicy>, error: &crate::Error, ctx: Arc<Context>) -> Action {
+    let delay = ctx.failed(&policy);
+    tracing::warn!(policy = %Context::key(&policy), %error, ?delay, "reconcile failed");
+    Action::requeue(delay)
+}
+
+/// What `sextant-controller run` was told on its command line.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// A kubeconfig file; else `KUBECONFIG`, else the in-cluster configuration.
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// The store for raw External queries.
+    pub prometheus_url: Option<String>,
+    /// Namespaces whose raw queries may read across namespaces.
+    pub allow_cross_namespace_queries: Vec<String>,
+}
+
+/// Connects to the cluster (and the store, if given) and runs the controller until SIGTERM.
+pub async fn start(options: RunOptions) -> Result<(), String> {
+    let client = match &options.kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                .map_err(|e| format!("reading {}: {e}", path.display()))?;
+            let config = kube::Config::from_custom_kubeconfig(
+                kubeconfig,
+                &kube::config::KubeConfigOptions::default(),
+            )
+            .await
+            .map_err(|e| format!("kubeconfig {}: {e}", path.display()))?;
+            Client::try_from(config).map_err(|e| e.to_string())?
+        }
+        None => Client::try_default()
+            .await
+            .map_err(|e| format!("no Kubernetes configuration (KUBECONFIG or in-cluster): {e}"))?,
+    };
+    let store = match &options.prometheus_url {
+        Some(url) => {
+            let store = HttpStore::new(metrics_store::StoreConfig::new(url.clone()))
+                .map_err(|e| e.to_string())?;
+            let mut registry = prometheus_client::registry::Registry::default();
+            Some(Instrumented::new(
+                store,
+                metrics_store::StoreMetrics::register(&mut registry),
+            ))
+        }
+        None => None,
+    };
+    let config = ControllerConfig {
+        allow_cross_namespace_queries: options.allow_cross_namespace_queries.into_iter().collect(),
+    };
+    run(Arc::new(Context::new(client, store, config))).await;
+    Ok(())
+}
+
+/// Runs the controller until the stream of ScalingPolicies ends (shutdown).
+pub async fn run(ctx: Arc<Context>) {
+    let policies = Api::<ScalingPolicy>::all(ctx.client.clone());
+    Controller::new(policies, watcher::Config::default().any_semantic())
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            match result {
+                Ok((policy, _)) => tracing::debug!(policy = %policy, "reconciled"),
+                Err(error) => tracing::debug!(%error, "reconcile did not complete"),
+            }
+        })
+        .await;
+}
+
+#[cfg(test)]
+mod fake_api;
+#[cfg(test)]
+mod tests;

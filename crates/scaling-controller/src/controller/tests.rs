@@ -1,0 +1,500 @@
+//! Reconcile scenarios against the fake API server: each checks the exact calls the controller
+//! makes and what it writes, bounded by a timeout.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use kube::runtime::controller::Action;
+use serde_json::{Value, json};
+
+use super::fake_api::{Cluster, FakeApi};
+use super::{Context, ControllerConfig, reconcile};
+use crate::policy::{ScalingPolicy, ScalingPolicySpec};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+const NOW: &str = "2026-01-01T00:10:00Z";
+const SCALE: &str = "/apis/apps/v1/namespaces/shop/deployments/checkout/scale";
+const STATUS: &str = "/apis/sextant.io/v1alpha1/namespaces/shop/scalingpolicies/checkout/status";
+const POD_METRIC: &str =
+    "/apis/custom.metrics.k8s.io/v1beta2/namespaces/shop/pods/*/http_requests_per_second";
+
+/// Builds ScalingPolicies for tests, starting from `checkout` in `shop`: Deployment/checkout,
+/// 1–10 replicas, one Pods metric `http_requests_per_second` with an average target of 50.
+struct PolicyBuilder(Value);
+
+impl ScalingPolicy {
+    fn test() -> PolicyBuilder {
+        PolicyBuilder(json!({
+            "apiVersion": "sextant.io/v1alpha1", "kind": "ScalingPolicy",
+            "metadata": {"name": "checkout", "namespace": "shop", "uid": "uid-1", "generation": 2, "resourceVersion": "5"},
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "checkout"},
+                "minReplicas": 1, "maxReplicas": 10,
+                "metrics": [{"type": "Pods", "pods": {"metric": {"name": "http_requests_per_second"},
+                                                       "target": {"type": "AverageValue", "averageValue": "50"}}}]
+            }
+        }))
+    }
+}
+
+impl PolicyBuilder {
+    fn spec(mut self, field: &str, value: Value) -> Self {
+        self.0["spec"][field] = value;
+        self
+    }
+
+    fn status(mut self, status: Value) -> Self {
+        self.0["status"] = status;
+        self
+    }
+
+    fn build(self) -> Result<Arc<ScalingPolicy>, serde_json::Error> {
+        Ok(Arc::new(serde_json::from_value(self.0)?))
+    }
+}
+
+fn scale(replicas: i64) -> Value {
+    json!({"apiVersion": "autoscaling/v1", "kind": "Scale",
+           "metadata": {"name": "checkout", "namespace": "shop", "resourceVersion": "7"},
+           "spec": {"replicas": replicas}, "status": {"replicas": replicas, "selector": "app=checkout"}})
+}
+
+fn ready_pods(count: usize) -> Vec<Value> {
+    (0..count)
+        .map(|i| json!({"metadata": {"name": format!("checkout-{i}"), "namespace": "shop", "labels": {"app": "checkout"}},
+                        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}))
+        .collect()
+}
+
+fn pod_metric(values: &[&str]) -> Value {
+    let items: Vec<Value> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| json!({"describedObject": {"kind": "Pod", "namespace": "shop", "name": format!("checkout-{i}"), "apiVersion": "/v1"},
+                            "metric": {"name": "http_requests_per_second", "selector": null},
+                            "timestamp": NOW, "windowSeconds": 120, "value": v}))
+        .collect();
+    json!({"kind": "MetricValueList", "apiVersion": "custom.metrics.k8s.io/v1beta2", "metadata": {}, "items": items})
+}
+
+/// A fake cluster with Deployment/checkout at `replicas`, that many ready pods, and each pod's
+/// request rate.
+fn cluster(replicas: i64, rates: &[&str]) -> FakeApi {
+    let fake = FakeApi::default();
+    if let Ok(mut cluster) = fake.cluster.lock() {
+        *cluster = Cluster {
+            scale: Some(scale(replicas)),
+            pods: ready_pods(replicas as usize),
+            ..Cluster::default()
+        };
+        cluster
+            .metrics
+            .insert(POD_METRIC.to_owned(), pod_metric(rates));
+    }
+    fake
+}
+
+fn context(fake: &FakeApi, now: &str) -> Result<Arc<Context>, jiff::Error> {
+    let now: Timestamp = now.parse()?;
+    Ok(Arc::new(
+        Context::new(fake.client(), None, ControllerConfig::default()).with_clock(move || now),
+    ))
+}
+
+/// Reconciles `policy` once against `fake`, which learns the policy first.
+async fn run_on(
+    fake: &FakeApi,
+    policy: Arc<ScalingPolicy>,
+    ctx: Arc<Context>,
+) -> Result<Action, Box<dyn std::error::Error>> {
+    if let Ok(mut cluster) = fake.cluster.lock() {
+        cluster.policy = Some(serde_json::to_value(&*policy)?);
+    }
+    Ok(tokio::time::timeout(Duration::from_secs(10), reconcile(policy, ctx)).await??)
+}
+
+/// The status the controller applied, and the condition of `kind` in it.
+fn applied_status(fake: &FakeApi) -> Value {
+    fake.body_of(&format!("PATCH {STATUS}"))
+        .map(|body| body["status"].clone())
+        .unwrap_or(Value::Null)
+}
+
+fn condition(status: &Value, kind: &str) -> (String, String) {
+    let found = status["conditions"]
+        .as_array()
+        .and_then(|list| list.iter().find(|c| c["type"] == kind))
+        .cloned()
+        .unwrap_or_default();
+    (
+        found["status"].as_str().unwrap_or_default().to_owned(),
+        found["reason"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn scales_up_reads_then_writes_scale_and_status() -> TestResult {
+    let fake = cluster(3, &["100", "100", "100"]);
+    let action = run_on(&fake, ScalingPolicy::test().build()?, context(&fake, NOW)?).await?;
+    assert_eq!(
+        action,
+        Action::requeue(Duration::from_secs(15)),
+        "requeues after the default sync period"
+    );
+    assert_eq!(
+        fake.lines(),
+        [
+            format!("GET {SCALE}"),
+            "GET /apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers?".to_owned(),
+            "GET /apis/sextant.io/v1alpha1/namespaces/shop/scalingpolicies?".to_owned(),
+            "GET /api/v1/namespaces/shop/pods?&labelSelector=app%3Dcheckout".to_owned(),
+            format!("GET {POD_METRIC}?labelSelector=app%3Dcheckout"),
+            format!("PATCH {SCALE}?"),
+            "POST /apis/events.k8s.io/v1/namespaces/shop/events?".to_owned(),
+            format!("PATCH {STATUS}?&force=true&fieldManager=sextant-controller"),
+        ]
+    );
+    // 100/50 doubles 3 pods to 6, within the default scale-up limit of max(3+4, 2×3).
+    assert_eq!(
+        fake.body_of(&format!("PATCH {SCALE}")),
+        Some(json!({"metadata": {"resourceVersion": "7"}, "spec": {"replicas": 6}}))
+    );
+    let status = applied_status(&fake);
+    assert_eq!(status["currentReplicas"], 3);
+    assert_eq!(status["desiredReplicas"], 6);
+    assert_eq!(status["observedGeneration"], 2);
+    assert_eq!(status["target"], "Deployment/checkout");
+    assert_eq!(
+        status["decidingMetric"],
+        "100/50 (http_requests_per_second)"
+    );
+    assert_eq!(
+        status["recommendations"],
+        json!([{"timestamp": NOW, "replicas": 6}])
+    );
+    assert_eq!(
+        status["scaleEvents"],
+        json!([{"timestamp": NOW, "replicaChange": 3}])
+    );
+    assert_eq!(status["lastScaleTime"], NOW);
+    assert_eq!(status["currentMetrics"][0]["proposedReplicas"], 6);
+    assert_eq!(
+        condition(&status, "Ready"),
+        ("True".into(), "Reconciled".into())
+    );
+    assert_eq!(
+        condition(&status, "ScalingActive"),
+        ("True".into(), "ValidMetricFound".into())
+    );
+    assert_eq!(
+        condition(&status, "ScalingLimited"),
+        ("False".into(), "DesiredWithinRange".into())
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn holds_within_tolerance_without_touching_scale() -> TestResult {
+    let fake = cluster(3, &["52", "52", "52"]);
+    run_on(&fake, ScalingPolicy::test().build()?, context(&fake, NOW)?).await?;
+    assert!(
+        !fake
+            .lines()
+            .iter()
+            .any(|l| l.starts_with(&format!("PATCH {SCALE}"))),
+        "{:?}",
+        fake.lines()
+    );
+    let status = applied_status(&fake);
+    assert_eq!(status["desiredReplicas"], 3);
+    assert_eq!(
+        status["recommendations"],
+        json!([{"timestamp": NOW, "replicas": 3}])
+    );
+    assert!(
+        status.get("scaleEvents").is_none(),
+        "no rescale, no scale event: {status}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn scales_down_only_after_the_stabilization_window() -> TestResult {
+    // Demand halves: the metric proposes 2, but 3 was recommended 200 s ago.
+    let history =
+        json!({"recommendations": [{"timestamp": "2026-01-01T00:06:40Z", "replicas": 3}]});
+    let fake = cluster(3, &["25", "25", "25"]);
+    run_on(
+        &fake,
+        ScalingPolicy::test().status(history.clone()).build()?,
+        context(&fake, NOW)?,
+    )
+    .await?;
+    assert!(
+        !fake
+            .lines()
+            .iter()
+            .any(|l| l.starts_with(&format!("PATCH {SCALE}"))),
+        "held inside the window"
+    );
+    let status = applied_status(&fake);
+    assert_eq!(status["desiredReplicas"], 3);
+    assert_eq!(condition(&status, "ScalingActive").0, "True");
+
+    // 301 s after that recommendation it has left the 300 s window: scale down to 2.
+    let fake = cluster(3, &["25", "25", "25"]);
+    run_on(
+        &fake,
+        ScalingPolicy::test().status(history).build()?,
+        context(&fake, "2026-01-01T00:11:41Z")?,
+    )
+    .await?;
+    assert_eq!(
+        fake.body_of(&format!("PATCH {SCALE}")),
+        Some(json!({"metadata": {"resourceVersion": "7"}, "spec": {"replicas": 2}}))
+    );
+    let status = applied_status(&fake);
+    assert_eq!(
+        status["scaleEvents"],
+        json!([{"timestamp": "2026-01-01T00:11:41Z", "replicaChange": -1}])
+    );
+    assert_eq!(
+        status["recommendations"],
+        json!([{"timestamp": "2026-01-01T00:11:41Z", "replicas": 2}]),
+        "history older than the longest window is dropped"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_restart_keeps_stabilizing_from_the_history_in_status() -> TestResult {
+    // A previous controller recommended 8 a minute ago; a fresh one must not drop below it.
+    let history =
+        json!({"recommendations": [{"timestamp": "2026-01-01T00:09:00Z", "replicas": 8}]});
+    let fake = cluster(8, &["10", "10", "10", "10", "10", "10", "10", "10"]);
+    run_on(
+        &fake,
+        ScalingPolicy::test().status(history).build()?,
+        context(&fake, NOW)?,
+    )
+    .await?;
+    assert!(
+        !fake
+            .lines()
+            .iter()
+            .any(|l| l.starts_with(&format!("PATCH {SCALE}"))),
+        "{:?}",
+        fake.lines()
+    );
+    assert_eq!(applied_status(&fake)["desiredReplicas"], 8);
+    Ok(())
+}
+
+/// A policy whose only metric is a raw query against a store that is down.
+fn query_policy() -> PolicyBuilder {
+    ScalingPolicy::test().spec(
+        "metrics",
+        json!([{"type": "External", "external": {"query": "sum(rate(jobs_total[2m]))", "target": {"type": "AverageValue", "averageValue": "30"}}}]),
+    )
+}
+
+fn context_with_dead_store(fake: &FakeApi) -> Result<Arc<Context>, Box<dyn std::error::Error>> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let store = metrics_store::HttpStore::new(metrics_store::StoreConfig::new(format!(
+        "http://127.0.0.1:{port}"
+    )))?;
+    let mut registry = prometheus_client::registry::Registry::default();
+    let store = metrics_store::Instrumented::new(
+        store,
+        metrics_store::StoreMetrics::register(&mut registry),
+    );
+    let now: Timestamp = NOW.parse()?;
+    Ok(Arc::new(
+        Context::new(fake.client(), Some(store), ControllerConfig::default())
+            .with_clock(move || now),
+    ))
+}
+
+#[tokio::test]
+async fn a_dead_store_without_fallback_holds_the_current_count() -> TestResult {
+    let fake = cluster(3, &[]);
+    run_on(
+        &fake,
+        query_policy().build()?,
+        context_with_dead_store(&fake)?,
+    )
+    .await?;
+    assert!(
+        !fake
+            .lines()
+            .iter()
+            .any(|l| l.starts_with(&format!("PATCH {SCALE}")))
+    );
+    let status = applied_status(&fake);
+    assert_eq!(status["desiredReplicas"], 3);
+    assert_eq!(status["consecutiveMetricFailures"], 1);
+    assert_eq!(
+        condition(&status, "ScalingActive"),
+        ("False".into(), "FailedGetMetrics".into())
+    );
+    let error = status["currentMetrics"][0]["error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        error.contains("unavailable"),
+        "the status says why: {error}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_dead_store_past_the_failure_threshold_holds_the_fallback() -> TestResult {
+    let fake = cluster(3, &[]);
+    let policy = query_policy()
+        .spec("fallback", json!({"failureThreshold": 3, "replicas": 6}))
+        .status(json!({"consecutiveMetricFailures": 2}))
+        .build()?;
+    run_on(&fake, policy, context_with_dead_store(&fake)?).await?;
+    assert_eq!(
+        fake.body_of(&format!("PATCH {SCALE}")),
+        Some(json!({"metadata": {"resourceVersion": "7"}, "spec": {"replicas": 6}}))
+    );
+    let status = applied_status(&fake);
+    assert_eq!(status["consecutiveMetricFailures"], 3);
+    assert_eq!(
+        condition(&status, "ScalingActive"),
+        ("False".into(), "FallbackActive".into())
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_hpa_on_the_same_target_is_a_conflict_and_nothing_scales() -> TestResult {
+    let fake = cluster(3, &["100", "100", "100"]);
+    if let Ok(mut cluster) = fake.cluster.lock() {
+        cluster.hpas.push(json!({"metadata": {"name": "checkout-hpa", "namespace": "shop"},
+                                 "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "checkout"}, "maxReplicas": 5}}));
+    }
+    run_on(&fake, ScalingPolicy::test().build()?, context(&fake, NOW)?).await?;
+    assert!(
+        !fake
+            .lines()
+            .iter()
+            .any(|l| l.contains("/pods") || l.starts_with(&format!("PATCH {SCALE}"))),
+        "{:?}",
+        fake.lines()
+    );
+    let status = applied_status(&fake);
+    assert_eq!(
+        condition(&status, "Ready"),
+        ("False".into(), "Conflict".into())
+    );
+    let message = status["conditions"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.contains("HorizontalPodAutoscaler shop/checkout-hpa"),
+        "names the other autoscaler: {message}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn another_policy_on_the_same_target_is_a_conflict() -> TestResult {
+    let fake = cluster(3, &["100", "100", "100"]);
+    let mut other = serde_json::to_value(&*ScalingPolicy::test().build()?)?;
+    other["metadata"]["name"] = json!("checkout-too");
+    if let Ok(mut cluster) = fake.cluster.lock() {
+        cluster.policies = vec![
+            serde_json::to_value(&*ScalingPolicy::test().build()?)?,
+            other,
+        ];
+    }
+    run_on(&fake, ScalingPolicy::test().build()?, context(&fake, NOW)?).await?;
+    let status = applied_status(&fake);
+    assert_eq!(
+        condition(&status, "Ready"),
+        ("False".into(), "Conflict".into())
+    );
+    assert!(
+        status["conditions"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("ScalingPolicy shop/checkout-too")
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_missing_target_is_a_condition_not_an_error() -> TestResult {
+    let fake = cluster(3, &[]);
+    if let Ok(mut cluster) = fake.cluster.lock() {
+        cluster.scale = None;
+    }
+    let action = run_on(&fake, ScalingPolicy::test().build()?, context(&fake, NOW)?).await?;
+    assert_eq!(action, Action::requeue(Duration::from_secs(15)));
+    let status = applied_status(&fake);
+    assert_eq!(
+        condition(&status, "AbleToScale"),
+        ("False".into(), "TargetNotFound".into())
+    );
+    assert_eq!(
+        condition(&status, "Ready"),
+        ("False".into(), "TargetNotFound".into())
+    );
+    assert!(status.get("desiredReplicas").is_none());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_scale_changed_since_it_was_read_is_not_overwritten() -> TestResult {
+    let fake = cluster(3, &["100", "100", "100"]);
+    let policy = ScalingPolicy::test().build()?;
+    let ctx = context(&fake, NOW)?;
+    // Someone else updates the Deployment between our read and our write.
+    if let Ok(mut cluster) = fake.cluster.lock() {
+        cluster.race_scale_after_metrics = true;
+        cluster.policy = Some(serde_json::to_value(&*policy)?);
+    }
+    let result = tokio::time::timeout(
+        Duration::from_secs(10),
+        reconcile(policy.clone(), ctx.clone()),
+    )
+    .await?;
+    assert!(
+        result.is_err(),
+        "a conflict is an error for the back-off, not a blind overwrite"
+    );
+    assert_eq!(
+        fake.cluster
+            .lock()
+            .map(|c| c.scale.clone())
+            .ok()
+            .flatten()
+            .map(|s| s["spec"]["replicas"].clone()),
+        Some(json!(3))
+    );
+    let error = crate::Error::Metric("x".into());
+    assert_eq!(
+        super::error_policy(policy.clone(), &error, ctx.clone()),
+        Action::requeue(Duration::from_secs(5))
+    );
+    assert_eq!(
+        super::error_policy(policy.clone(), &error, ctx.clone()),
+        Action::requeue(Duration::from_secs(10)),
+        "the second failure in a row waits twice as long"
+    );
+    Ok(())
+}
+
+#[test]
+fn the_test_builder_makes_a_valid_spec() -> TestResult {
+    let policy = ScalingPolicy::test().build()?;
+    let spec: &ScalingPolicySpec = &policy.spec;
+    assert_eq!(spec.max_replicas, 10);
+    Ok(())
+}
