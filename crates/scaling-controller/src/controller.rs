@@ -23,8 +23,10 @@ mod readings;
 mod reconcile;
 mod status;
 mod target;
+pub mod telemetry;
 
 pub use reconcile::reconcile;
+pub use telemetry::ControllerMetrics;
 
 /// The field manager of every server-side apply the controller makes.
 pub const FIELD_MANAGER: &str = "sextant-controller";
@@ -54,6 +56,8 @@ pub struct Context {
     pub config: ControllerConfig,
     /// The time of a decision; a parameter so tests can fix it.
     pub clock: Box<dyn Fn() -> Timestamp + Send + Sync>,
+    /// Reconcile timings, decisions, errors, desired replicas.
+    pub metrics: ControllerMetrics,
     /// Consecutive reconcile failures per policy (namespace/name), for exponential back-off.
     failures: std::sync::Mutex<std::collections::HashMap<String, u32>>,
 }
@@ -75,8 +79,15 @@ impl Context {
             store,
             config,
             clock: Box::new(Timestamp::now),
+            metrics: ControllerMetrics::default(),
             failures: Default::default(),
         }
+    }
+
+    /// Records into `metrics` (registered for export) instead of unexported ones.
+    pub fn with_metrics(mut self, metrics: ControllerMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Replaces the clock, for tests that need a fixed "now".
@@ -116,12 +127,13 @@ impl Context {
 /// What a failed reconcile does next: retry with a per-policy exponential back-off.
 pub fn error_policy(policy: Arc<ScalingPolicy>, error: &crate::Error, ctx: Arc<Context>) -> Action {
     let delay = ctx.failed(&policy);
+    ctx.metrics.errors.inc();
     tracing::warn!(policy = %Context::key(&policy), %error, ?delay, "reconcile failed");
     Action::requeue(delay)
 }
 
 /// What `sextant-controller run` was told on its command line.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RunOptions {
     /// A kubeconfig file; else `KUBECONFIG`, else the in-cluster configuration.
     pub kubeconfig: Option<std::path::PathBuf>,
@@ -129,6 +141,10 @@ pub struct RunOptions {
     pub prometheus_url: Option<String>,
     /// Namespaces whose raw queries may read across namespaces.
     pub allow_cross_namespace_queries: Vec<String>,
+    /// Where `/metrics` is served.
+    pub metrics_address: std::net::SocketAddr,
+    /// Where `/healthz` and `/readyz` are served.
+    pub health_address: std::net::SocketAddr,
 }
 
 /// Connects to the cluster (and the store, if given) and runs the controller until SIGTERM.
@@ -149,22 +165,43 @@ pub async fn start(options: RunOptions) -> Result<(), String> {
             .await
             .map_err(|e| format!("no Kubernetes configuration (KUBECONFIG or in-cluster): {e}"))?,
     };
+    let mut registry = prometheus_client::registry::Registry::default();
     let store = match &options.prometheus_url {
         Some(url) => {
             let store = HttpStore::new(metrics_store::StoreConfig::new(url.clone()))
                 .map_err(|e| e.to_string())?;
-            let mut registry = prometheus_client::registry::Registry::default();
-            Some(Instrumented::new(
-                store,
-                metrics_store::StoreMetrics::register(&mut registry),
-            ))
+            let metrics = metrics_store::StoreMetrics::register(
+                registry.sub_registry_with_prefix("sextant_controller"),
+            );
+            Some(Instrumented::new(store, metrics))
         }
         None => None,
     };
+    let metrics = ControllerMetrics::register(&mut registry);
+    let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let server = telemetry::serve(
+        options.metrics_address,
+        options.health_address,
+        Arc::new(registry),
+        ready.clone(),
+    );
+    tokio::spawn(async move {
+        if let Err(error) = server.await {
+            tracing::error!(%error, "the metrics and probe server stopped");
+        }
+    });
+    Api::<ScalingPolicy>::all(client.clone())
+        .list(&kube::api::ListParams::default().limit(1))
+        .await
+        .map_err(|e| format!("cannot list ScalingPolicies (is crds/scalingpolicies.sextant.io.yaml applied?): {e}"))?;
+    ready.store(true, std::sync::atomic::Ordering::Relaxed);
     let config = ControllerConfig {
         allow_cross_namespace_queries: options.allow_cross_namespace_queries.into_iter().collect(),
     };
-    run(Arc::new(Context::new(client, store, config))).await;
+    run(Arc::new(
+        Context::new(client, store, config).with_metrics(metrics),
+    ))
+    .await;
     Ok(())
 }
 

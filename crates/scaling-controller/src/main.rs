@@ -40,15 +40,35 @@ struct RunArgs {
     /// Namespaces whose raw External queries may read other namespaces (comma-separated).
     #[arg(long, value_delimiter = ',')]
     allow_cross_namespace_queries: Vec<String>,
+    /// Where to serve /metrics (`:8080` means every interface).
+    #[arg(long, default_value = ":8080", value_parser = parse_bind_address)]
+    metrics_bind_address: std::net::SocketAddr,
+    /// Where to serve /healthz and /readyz.
+    #[arg(long, default_value = ":8081", value_parser = parse_bind_address)]
+    health_probe_bind_address: std::net::SocketAddr,
+}
+
+/// Reads `host:port`, or `:port` for every interface, as controller-runtime's flags do.
+fn parse_bind_address(text: &str) -> Result<std::net::SocketAddr, String> {
+    let full = if text.starts_with(':') {
+        format!("0.0.0.0{text}")
+    } else {
+        text.to_owned()
+    };
+    full.parse()
+        .map_err(|e| format!("{text:?} is not host:port or :port: {e}"))
 }
 
 impl Default for RunArgs {
     fn default() -> Self {
+        let any = std::net::Ipv4Addr::UNSPECIFIED;
         RunArgs {
             kubeconfig: None,
             prometheus_url: None,
             leader_elect: true,
             allow_cross_namespace_queries: Vec::new(),
+            metrics_bind_address: (any, 8080).into(),
+            health_probe_bind_address: (any, 8081).into(),
         }
     }
 }
@@ -78,6 +98,8 @@ fn run_controller(args: RunArgs) -> ExitCode {
         kubeconfig: args.kubeconfig,
         prometheus_url: args.prometheus_url,
         allow_cross_namespace_queries: args.allow_cross_namespace_queries,
+        metrics_address: args.metrics_bind_address,
+        health_address: args.health_probe_bind_address,
     };
     match runtime.block_on(scaling_controller::controller::start(options)) {
         Ok(()) => ExitCode::SUCCESS,

@@ -16,6 +16,7 @@ use super::Context;
 use super::readings::{self, Reading};
 use super::status::{self, Conditions};
 use super::target::{self, ScaleReading, ScaleTarget};
+use super::telemetry::{OutcomeLabels, PolicyLabels};
 use crate::behavior::{DEFAULT_TOLERANCE, LimitReason, ScaleEvent, TimestampedRecommendation};
 use crate::policy::status::conditions::*;
 use crate::policy::{ScalingPolicy, ScalingPolicySpec, ScalingPolicyStatus};
@@ -31,6 +32,7 @@ pub async fn reconcile(policy: Arc<ScalingPolicy>, ctx: Arc<Context>) -> Result<
     let name = policy.name_any();
     let span = tracing::info_span!("reconcile", %namespace, %name);
     let _entered = span.enter();
+    let _timer = super::telemetry::ReconcileTimer::start(&ctx.metrics.reconcile_duration);
     let spec = &policy.spec;
     let now = (ctx.clock)();
     let sync = Action::requeue(Duration::from_secs(
@@ -124,6 +126,7 @@ pub async fn reconcile(policy: Arc<ScalingPolicy>, ctx: Arc<Context>) -> Result<
         recommendations: status.recommendations.clone(),
         scale_events: status.scale_events.clone(),
     };
+    let mut outcome = "hold";
     let desired = match recommend::recommend(&snapshot) {
         Ok(decision) => {
             status.consecutive_metric_failures = None;
@@ -145,6 +148,7 @@ pub async fn reconcile(policy: Arc<ScalingPolicy>, ctx: Arc<Context>) -> Result<
             status.current_metrics = readings.into_iter().map(|r| r.status).collect();
             match spec.fallback {
                 Some(fallback) if failures >= fallback.failure_threshold => {
+                    outcome = "fallback";
                     let message = format!(
                         "metrics failed {failures} times in a row ({details}); holding fallback.replicas {}",
                         fallback.replicas
@@ -190,6 +194,24 @@ pub async fn reconcile(policy: Arc<ScalingPolicy>, ctx: Arc<Context>) -> Result<
         Err(error) => return Err(error),
     };
 
+    if outcome == "hold" && desired != reading.desired {
+        outcome = if desired > reading.desired {
+            "scale_up"
+        } else {
+            "scale_down"
+        };
+    }
+    ctx.metrics
+        .decisions
+        .get_or_create(&OutcomeLabels { outcome })
+        .inc();
+    ctx.metrics
+        .desired_replicas
+        .get_or_create(&PolicyLabels {
+            namespace: namespace.clone(),
+            name: name.clone(),
+        })
+        .set(i64::from(desired));
     if desired != reading.desired {
         scale_target.write(&reading, desired).await?;
         status.scale_events.push(ScaleEvent {

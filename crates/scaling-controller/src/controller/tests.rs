@@ -498,3 +498,48 @@ fn the_test_builder_makes_a_valid_spec() -> TestResult {
     assert_eq!(spec.max_replicas, 10);
     Ok(())
 }
+
+/// Every printer column of the CRD, evaluated with its JSONPath against the object the
+/// controller leaves behind after a scale-up: what `kubectl get scalingpolicies` prints.
+#[tokio::test]
+async fn printer_columns_show_a_reconciled_policy_at_a_glance() -> TestResult {
+    use kube::CustomResourceExt;
+
+    let fake = cluster(3, &["100", "100", "100"]);
+    let mut policy = serde_json::to_value(&*ScalingPolicy::test().build()?)?;
+    policy["metadata"]["creationTimestamp"] = json!("2026-01-01T00:00:00Z");
+    run_on(
+        &fake,
+        Arc::new(serde_json::from_value(policy.clone())?),
+        context(&fake, NOW)?,
+    )
+    .await?;
+    policy["status"] = applied_status(&fake);
+
+    let crd = ScalingPolicy::crd();
+    let columns = crd.spec.versions[0]
+        .additional_printer_columns
+        .clone()
+        .unwrap_or_default();
+    let mut printed = Vec::new();
+    for column in &columns {
+        // Kubernetes writes column paths without the leading `$`.
+        let path = serde_json_path::JsonPath::parse(&format!("${}", column.json_path))?;
+        let value = path.query(&policy).first().cloned().unwrap_or(Value::Null);
+        printed.push((column.name.as_str(), value));
+    }
+    assert_eq!(
+        printed,
+        [
+            ("Target", json!("Deployment/checkout")),
+            ("Min", json!(1)),
+            ("Max", json!(10)),
+            ("Replicas", json!(3)),
+            ("Desired", json!(6)),
+            ("Metric", json!("100/50 (http_requests_per_second)")),
+            ("Ready", json!("True")),
+            ("Age", json!("2026-01-01T00:00:00Z")),
+        ]
+    );
+    Ok(())
+}
