@@ -1,7 +1,11 @@
-//! The one error type of the adapter library: configuration that cannot be loaded, and
-//! requests that cannot become a query.
+//! The one error type of the adapter library: configuration that cannot be loaded, requests
+//! that cannot become a query, and requests the store could not answer; [`Error::status`]
+//! turns each into the Kubernetes `Status` an API client receives.
 
 use std::path::PathBuf;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
+use metrics_model::api::status::{StatusReason, failure, failure_for};
 
 /// Why a configuration could not be loaded or a request could not be turned into a query.
 ///
@@ -74,6 +78,117 @@ pub enum Error {
         /// The resource, e.g. `deployments.apps`.
         resource: String,
     },
+
+    /// A request names a metric the registry does not serve for the resource (or at all).
+    #[error("{}", unknown_metric_message(metric, scope, known))]
+    UnknownMetric {
+        /// The API group asked (`custom.metrics.k8s.io` or `external.metrics.k8s.io`).
+        group: &'static str,
+        /// The metric as requested.
+        metric: String,
+        /// What it was asked for: a resource (`pods`) or `external metrics`.
+        scope: String,
+        /// Up to ten metrics that are served for that scope, to help spot a typo.
+        known: Vec<String>,
+    },
+
+    /// The metric is served for the resource, but the store has no value for the named object.
+    #[error(
+        "metric {metric} has no value for {resource} {name:?}{}",
+        namespace.as_deref().map(|ns| format!(" in namespace {ns}")).unwrap_or_default()
+    )]
+    NoValue {
+        /// The metric.
+        metric: String,
+        /// The resource, e.g. `pods`.
+        resource: String,
+        /// The namespace, for namespaced objects.
+        namespace: Option<String>,
+        /// The object's name.
+        name: String,
+    },
+
+    /// The request path is not one the adapter serves.
+    #[error("the adapter serves no resource at {path}")]
+    NoRoute {
+        /// The path as requested.
+        path: String,
+    },
+
+    /// A query parameter could not be parsed (a malformed label selector).
+    #[error("invalid {parameter}: {source}")]
+    Parameter {
+        /// The parameter, e.g. `metricLabelSelector`.
+        parameter: &'static str,
+        /// The parser's error.
+        source: metrics_model::Error,
+    },
+
+    /// The request uses something this build does not implement yet.
+    #[error("{0}")]
+    Unsupported(String),
+
+    /// The metrics store could not answer (unreachable, slow, garbage, rejected query).
+    #[error(transparent)]
+    Store(#[from] metrics_store::Error),
+}
+
+fn unknown_metric_message(metric: &str, scope: &str, known: &[String]) -> String {
+    let known = if known.is_empty() {
+        "none".to_owned()
+    } else {
+        known.join(", ")
+    };
+    format!("metric {metric} is not served for {scope}; known metrics: {known}")
+}
+
+impl Error {
+    /// The `Status` an API client receives for this error; its `code` is the HTTP status.
+    pub fn status(&self) -> Status {
+        let message = self.to_string();
+        match self {
+            Error::UnknownMetric {
+                group,
+                metric,
+                scope,
+                ..
+            } => failure_for(StatusReason::NotFound, message, group, scope, metric),
+            Error::NoValue { resource, name, .. } => failure_for(
+                StatusReason::NotFound,
+                message,
+                metrics_model::api::custom_metrics::GROUP,
+                resource,
+                name,
+            ),
+            _ => failure(self.reason(), message),
+        }
+    }
+
+    /// The `StatusReason` (and so the HTTP status) this error is answered with.
+    pub fn reason(&self) -> StatusReason {
+        use metrics_store::Error as Store;
+        match self {
+            Error::UnknownMetric { .. } | Error::NoValue { .. } | Error::NoRoute { .. } => {
+                StatusReason::NotFound
+            }
+            Error::Parameter { .. } | Error::Request { .. } | Error::Unsupported(_) => {
+                StatusReason::BadRequest
+            }
+            Error::Store(Store::Unavailable { .. }) => StatusReason::ServiceUnavailable,
+            Error::Store(Store::Timeout { .. }) => StatusReason::Timeout,
+            Error::Store(Store::Query { error_type, .. }) if error_type == "timeout" => {
+                StatusReason::Timeout
+            }
+            Error::Store(Store::BadResponse { .. }) => StatusReason::BadGateway,
+            Error::Store(Store::Query { .. } | Store::Config(_))
+            | Error::Read { .. }
+            | Error::Yaml { .. }
+            | Error::Regex { .. }
+            | Error::Template { .. }
+            | Error::Invalid { .. }
+            | Error::UnmappedResource { .. } => StatusReason::InternalError,
+        }
+    }
 }
 
 /// The result type of the adapter library.

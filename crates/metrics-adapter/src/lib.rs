@@ -47,7 +47,10 @@ pub mod defaults;
 pub mod discovery;
 mod error;
 pub mod naming;
+pub mod provider;
 pub mod querying;
+pub mod registry;
+pub mod server;
 
 pub use config::{Config, Rule, RuleKind};
 pub use error::{Error, Result};

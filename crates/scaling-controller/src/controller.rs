@@ -19,9 +19,11 @@ use metrics_store::{HttpStore, Instrumented};
 
 use crate::policy::ScalingPolicy;
 
+pub mod leader;
+pub mod pods;
 mod readings;
 mod reconcile;
-mod status;
+pub(crate) mod status;
 mod target;
 pub mod telemetry;
 
@@ -58,12 +60,14 @@ pub struct Context {
     pub clock: Box<dyn Fn() -> Timestamp + Send + Sync>,
     /// Reconcile timings, decisions, errors, desired replicas.
     pub metrics: ControllerMetrics,
+    /// Every pod of the cluster, from a watch.
+    pub pods: pods::PodCache,
     /// Consecutive reconcile failures per policy (namespace/name), for exponential back-off.
     failures: std::sync::Mutex<std::collections::HashMap<String, u32>>,
 }
 
 impl Context {
-    /// A context on the wall clock.
+    /// A context on the wall clock; starts the pod watch, so it needs a Tokio runtime.
     pub fn new(
         client: Client,
         store: Option<Instrumented<HttpStore>>,
@@ -75,6 +79,7 @@ impl Context {
         };
         Context {
             recorder: Recorder::new(client.clone(), reporter),
+            pods: pods::PodCache::start(client.clone()),
             client,
             store,
             config,
@@ -145,6 +150,9 @@ pub struct RunOptions {
     pub metrics_address: std::net::SocketAddr,
     /// Where `/healthz` and `/readyz` are served.
     pub health_address: std::net::SocketAddr,
+    /// The namespace of the leader-election Lease, or `None` to run without leader election
+    /// (a single replica).
+    pub leader_election_namespace: Option<String>,
 }
 
 /// Connects to the cluster (and the store, if given) and runs the controller until SIGTERM.
@@ -198,11 +206,25 @@ pub async fn start(options: RunOptions) -> Result<(), String> {
     let config = ControllerConfig {
         allow_cross_namespace_queries: options.allow_cross_namespace_queries.into_iter().collect(),
     };
-    run(Arc::new(
-        Context::new(client, store, config).with_metrics(metrics),
-    ))
-    .await;
-    Ok(())
+    let ctx = Arc::new(Context::new(client.clone(), store, config).with_metrics(metrics));
+    let Some(namespace) = options.leader_election_namespace else {
+        run(ctx).await;
+        return Ok(());
+    };
+    let identity = std::env::var("POD_NAME")
+        .unwrap_or_else(|_| format!("sextant-controller-{}", std::process::id()));
+    let elector = leader::LeaderElector::new(client, &namespace, identity.clone());
+    tracing::info!(%identity, %namespace, "waiting to lead");
+    elector.acquire().await.map_err(|e| e.to_string())?;
+    tracing::info!(%identity, "leading");
+    tokio::select! {
+        () = run(ctx) => {
+            // SIGTERM: the reconciles in flight have finished; hand the Lease over at once.
+            elector.release().await.map_err(|e| e.to_string())?;
+            Ok(())
+        }
+        () = elector.keep_renewing() => Err("lost the leader Lease; exiting so that only the new leader scales".to_owned()),
+    }
 }
 
 /// Runs the controller until the stream of ScalingPolicies ends (shutdown).
@@ -220,7 +242,5 @@ pub async fn run(ctx: Arc<Context>) {
         .await;
 }
 
-#[cfg(test)]
-mod fake_api;
 #[cfg(test)]
 mod tests;

@@ -14,5 +14,6 @@ pub mod controller;
 mod error;
 pub mod policy;
 pub mod recommend;
+pub mod simulate;
 
 pub use error::{Error, Result};

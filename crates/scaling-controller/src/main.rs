@@ -20,6 +20,8 @@ enum Command {
     Run(RunArgs),
     /// Compute one decision from a JSON snapshot on stdin and print it as JSON on stdout.
     Recommend,
+    /// Replay a ScalingPolicy over a metric history; print a summary and draw a chart.
+    Simulate(scaling_controller::simulate::cli::SimulateArgs),
     /// Print the ScalingPolicy CustomResourceDefinition as YAML (what crds/ holds).
     Crdgen,
 }
@@ -33,10 +35,13 @@ struct RunArgs {
     /// Prometheus-compatible store for External `query` metrics.
     #[arg(long)]
     prometheus_url: Option<String>,
-    /// Elect a leader on a Lease so several replicas can run. Not implemented yet: pass
-    /// --leader-elect=false and run one replica.
+    /// Elect a leader on a coordination.k8s.io Lease so several replicas can run; false for a
+    /// single replica.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     leader_elect: bool,
+    /// Namespace of the leader-election Lease (default: POD_NAMESPACE, else `sextant`).
+    #[arg(long)]
+    leader_election_namespace: Option<String>,
     /// Namespaces whose raw External queries may read other namespaces (comma-separated).
     #[arg(long, value_delimiter = ',')]
     allow_cross_namespace_queries: Vec<String>,
@@ -66,6 +71,7 @@ impl Default for RunArgs {
             kubeconfig: None,
             prometheus_url: None,
             leader_elect: true,
+            leader_election_namespace: None,
             allow_cross_namespace_queries: Vec::new(),
             metrics_bind_address: (any, 8080).into(),
             health_probe_bind_address: (any, 8081).into(),
@@ -74,13 +80,6 @@ impl Default for RunArgs {
 }
 
 fn run_controller(args: RunArgs) -> ExitCode {
-    if args.leader_elect {
-        eprintln!(
-            "sextant-controller run: leader election is not implemented yet; \
-             run a single replica with --leader-elect=false"
-        );
-        return ExitCode::from(2);
-    }
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
@@ -100,6 +99,11 @@ fn run_controller(args: RunArgs) -> ExitCode {
         allow_cross_namespace_queries: args.allow_cross_namespace_queries,
         metrics_address: args.metrics_bind_address,
         health_address: args.health_probe_bind_address,
+        leader_election_namespace: args.leader_elect.then(|| {
+            args.leader_election_namespace
+                .or_else(|| std::env::var("POD_NAMESPACE").ok())
+                .unwrap_or_else(|| "sextant".to_owned())
+        }),
     };
     match runtime.block_on(scaling_controller::controller::start(options)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -129,6 +133,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Simulate(args) => scaling_controller::simulate::cli::main(&args),
         Command::Run(args) => run_controller(args),
     }
 }

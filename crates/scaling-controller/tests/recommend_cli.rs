@@ -132,10 +132,16 @@ fn malformed_input_exits_2_with_a_message_on_stderr() {
 }
 
 #[test]
-fn run_is_not_implemented_yet() {
+fn run_without_a_cluster_says_how_to_configure_one() {
     let output = Command::new(env!("CARGO_BIN_EXE_sextant-controller"))
+        .env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .env_remove("KUBERNETES_SERVICE_HOST")
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("not implemented"));
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no Kubernetes configuration (KUBECONFIG or in-cluster)"),
+        "{stderr}"
+    );
 }

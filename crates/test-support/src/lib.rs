@@ -1,12 +1,14 @@
-//! Real metric stores for Sextant's tests and benchmarks: a Prometheus or VictoriaMetrics
+//! Test support for Sextant's tests and benchmarks. Real metric stores: a Prometheus or VictoriaMetrics
 //! server from the Debian packages, started on a free loopback port with a temporary data
 //! directory, loaded with known series, and stopped when dropped.
 //!
-//! Tests never fake the store. Where the store's binary is missing, [`or_skip`] lets a local
+//! [`kube_api::FakeApi`] stands in for the one part that cannot run here, the Kubernetes API
+//! server. Tests never fake the store. Where the store's binary is missing, [`or_skip`] lets a local
 //! run skip with a message naming the package, while under CI (`CI` set) the test fails.
 
 mod error;
 pub mod fault;
+pub mod kube_api;
 pub mod pki;
 mod process;
 mod prometheus;

@@ -64,30 +64,34 @@ impl ServerProcess {
     /// Polls `url` until it answers 200, failing early if the process exits.
     pub(crate) async fn wait_ready(&mut self, binary: &'static str, url: &str) -> Result<()> {
         let client = crate::http_client(Duration::from_secs(2))?;
-        let deadline = Instant::now() + READY_TIMEOUT;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(Error::NotReady {
-                    binary,
-                    log: format!("exited with {status}: {}", self.log_tail()),
-                });
-            }
-            if let Ok(response) = client.get(url).send().await
-                && response.status().is_success()
-            {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Err(Error::NotReady {
-            binary,
-            log: format!("not ready after {READY_TIMEOUT:?}: {}", self.log_tail()),
+        self.wait_until(binary, &format!("{url} answering 200"), || async {
+            client
+                .get(url)
+                .send()
+                .await
+                .is_ok_and(|response| response.status().is_success())
         })
+        .await
     }
 
     /// Waits until the process's log contains `line`, for servers whose endpoints need
     /// credentials this harness does not hold.
     pub(crate) async fn wait_for_log(&mut self, binary: &'static str, line: &str) -> Result<()> {
+        let log = self.log.clone();
+        self.wait_until(binary, &format!("{line:?} in the log"), || async {
+            std::fs::read_to_string(&log).is_ok_and(|text| text.contains(line))
+        })
+        .await
+    }
+
+    /// Checks `ready` every 50 ms until it holds, failing early if the process exits and
+    /// after [`READY_TIMEOUT`] with the end of its log.
+    async fn wait_until<F: Future<Output = bool>>(
+        &mut self,
+        binary: &'static str,
+        what: &str,
+        mut ready: impl FnMut() -> F,
+    ) -> Result<()> {
         let deadline = Instant::now() + READY_TIMEOUT;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -96,14 +100,14 @@ impl ServerProcess {
                     log: format!("exited with {status}: {}", self.log_tail()),
                 });
             }
-            if std::fs::read_to_string(&self.log).is_ok_and(|log| log.contains(line)) {
+            if ready().await {
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Err(Error::NotReady {
             binary,
-            log: format!("no {line:?} after {READY_TIMEOUT:?}: {}", self.log_tail()),
+            log: format!("no {what} after {READY_TIMEOUT:?}: {}", self.log_tail()),
         })
     }
 

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::Pod as KubePod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::ListParams;
 use kube::runtime::controller::Action;
@@ -15,12 +14,12 @@ use kube::{Api, Resource, ResourceExt};
 use super::Context;
 use super::readings::{self, Reading};
 use super::status::{self, Conditions};
-use super::target::{self, ScaleReading, ScaleTarget};
+use super::target::{self, ScaleTarget};
 use super::telemetry::{OutcomeLabels, PolicyLabels};
 use crate::behavior::{DEFAULT_TOLERANCE, LimitReason, ScaleEvent, TimestampedRecommendation};
 use crate::policy::status::conditions::*;
 use crate::policy::{ScalingPolicy, ScalingPolicySpec, ScalingPolicyStatus};
-use crate::recommend::{self, Decision, Pod, PodPhase, PodSet, Reason, Snapshot};
+use crate::recommend::{self, Decision, Reason, Snapshot};
 use crate::{Error, Result};
 
 /// The sync period when the policy gives none (the HPA's default).
@@ -111,7 +110,7 @@ pub async fn reconcile(policy: Arc<ScalingPolicy>, ctx: Arc<Context>) -> Result<
         return Ok(sync);
     }
 
-    let pods = list_pods(&ctx, &namespace, &reading).await?;
+    let pods = ctx.pods.matching(&namespace, &reading.selector).await?;
     let readings = readings::read_all(&ctx, &namespace, &reading.selector, &spec.metrics).await;
     let snapshot = Snapshot {
         now,
@@ -304,6 +303,12 @@ fn target_text(metric: &crate::policy::MetricSpec) -> String {
         .unwrap_or_default()
 }
 
+/// A LIST the API server may answer from its watch cache (`resourceVersion=0`) instead of
+/// etcd: a little staleness is harmless here, since every sync reads again.
+fn cached_list() -> ListParams {
+    ListParams::default().match_any()
+}
+
 /// Another autoscaler of the same workload: an HPA, or another ScalingPolicy.
 async fn conflict(
     ctx: &Context,
@@ -313,7 +318,7 @@ async fn conflict(
 ) -> Result<Option<String>> {
     let target = &spec.scale_target_ref;
     let hpas = Api::<HorizontalPodAutoscaler>::namespaced(ctx.client.clone(), namespace)
-        .list(&ListParams::default())
+        .list(&cached_list())
         .await
         .map_err(|source| Error::Kube {
             action: "listing HorizontalPodAutoscalers",
@@ -335,7 +340,7 @@ async fn conflict(
         }
     }
     let policies = Api::<ScalingPolicy>::namespaced(ctx.client.clone(), namespace)
-        .list(&ListParams::default())
+        .list(&cached_list())
         .await
         .map_err(|source| Error::Kube {
             action: "listing ScalingPolicies",
@@ -356,42 +361,6 @@ async fn conflict(
         }
     }
     Ok(None)
-}
-
-/// The pods the workload's selector matches, as the decision sees them.
-async fn list_pods(ctx: &Context, namespace: &str, reading: &ScaleReading) -> Result<PodSet> {
-    if reading.selector.is_empty() {
-        return PodSet::new(Vec::new());
-    }
-    let list = Api::<KubePod>::namespaced(ctx.client.clone(), namespace)
-        .list(&ListParams::default().labels(&reading.selector))
-        .await
-        .map_err(|source| Error::Kube {
-            action: "listing the target's pods",
-            source,
-        })?;
-    let pods = list
-        .items
-        .iter()
-        .map(|pod| {
-            let status = pod.status.as_ref();
-            let phase = status
-                .and_then(|s| s.phase.as_deref())
-                .and_then(PodPhase::parse)
-                .unwrap_or(PodPhase::Pending);
-            let ready = status
-                .and_then(|s| s.conditions.as_ref())
-                .and_then(|conditions| conditions.iter().find(|c| c.type_ == "Ready"))
-                .is_none_or(|c| c.status == "True");
-            Pod {
-                name: pod.name_any(),
-                phase,
-                ready,
-                deleting: pod.metadata.deletion_timestamp.is_some(),
-            }
-        })
-        .collect();
-    PodSet::new(pods)
 }
 
 /// Publishes an Event on the policy; a failure to publish is logged, never fatal.

@@ -76,7 +76,7 @@ impl Conditions {
 }
 
 /// Drops history no window or policy period can reach any more.
-pub(super) fn trim_history(status: &mut ScalingPolicyStatus, behavior: &Behavior, now: Timestamp) {
+pub(crate) fn trim_history(status: &mut ScalingPolicyStatus, behavior: &Behavior, now: Timestamp) {
     let window = behavior
         .scale_up
         .stabilization_window_seconds

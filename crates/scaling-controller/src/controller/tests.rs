@@ -8,9 +8,9 @@ use jiff::Timestamp;
 use kube::runtime::controller::Action;
 use serde_json::{Value, json};
 
-use super::fake_api::{Cluster, FakeApi};
 use super::{Context, ControllerConfig, reconcile};
 use crate::policy::{ScalingPolicy, ScalingPolicySpec};
+use test_support::kube_api::{FakeApi, FakeCluster};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -84,16 +84,22 @@ fn pod_metric(values: &[&str]) -> Value {
 fn cluster(replicas: i64, rates: &[&str]) -> FakeApi {
     let fake = FakeApi::default();
     if let Ok(mut cluster) = fake.cluster.lock() {
-        *cluster = Cluster {
-            scale: Some(scale(replicas)),
-            pods: ready_pods(replicas as usize),
-            ..Cluster::default()
-        };
+        *cluster = FakeCluster::default();
+        cluster
+            .scales
+            .insert(key("shop", "checkout"), scale(replicas));
+        cluster
+            .pods
+            .insert("shop".to_owned(), ready_pods(replicas as usize));
         cluster
             .metrics
             .insert(POD_METRIC.to_owned(), pod_metric(rates));
     }
     fake
+}
+
+fn key(namespace: &str, name: &str) -> (String, String) {
+    (namespace.to_owned(), name.to_owned())
 }
 
 fn context(fake: &FakeApi, now: &str) -> Result<Arc<Context>, jiff::Error> {
@@ -110,9 +116,19 @@ async fn run_on(
     ctx: Arc<Context>,
 ) -> Result<Action, Box<dyn std::error::Error>> {
     if let Ok(mut cluster) = fake.cluster.lock() {
-        cluster.policy = Some(serde_json::to_value(&*policy)?);
+        cluster
+            .policies
+            .insert(key("shop", "checkout"), serde_json::to_value(&*policy)?);
     }
     Ok(tokio::time::timeout(Duration::from_secs(10), reconcile(policy, ctx)).await??)
+}
+
+/// The calls of the reconcile itself, without the pod cache's cluster-wide list and watch.
+fn reconcile_lines(fake: &FakeApi) -> Vec<String> {
+    fake.lines()
+        .into_iter()
+        .filter(|line| !line.starts_with("GET /api/v1/pods?"))
+        .collect()
 }
 
 /// The status the controller applied, and the condition of `kind` in it.
@@ -144,12 +160,11 @@ async fn scales_up_reads_then_writes_scale_and_status() -> TestResult {
         "requeues after the default sync period"
     );
     assert_eq!(
-        fake.lines(),
+        reconcile_lines(&fake),
         [
             format!("GET {SCALE}"),
-            "GET /apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers?".to_owned(),
-            "GET /apis/sextant.io/v1alpha1/namespaces/shop/scalingpolicies?".to_owned(),
-            "GET /api/v1/namespaces/shop/pods?&labelSelector=app%3Dcheckout".to_owned(),
+            "GET /apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers?&resourceVersion=0&resourceVersionMatch=NotOlderThan".to_owned(),
+            "GET /apis/sextant.io/v1alpha1/namespaces/shop/scalingpolicies?&resourceVersion=0&resourceVersionMatch=NotOlderThan".to_owned(),
             format!("GET {POD_METRIC}?labelSelector=app%3Dcheckout"),
             format!("PATCH {SCALE}?"),
             "POST /apis/events.k8s.io/v1/namespaces/shop/events?".to_owned(),
@@ -376,17 +391,16 @@ async fn a_dead_store_past_the_failure_threshold_holds_the_fallback() -> TestRes
 async fn an_hpa_on_the_same_target_is_a_conflict_and_nothing_scales() -> TestResult {
     let fake = cluster(3, &["100", "100", "100"]);
     if let Ok(mut cluster) = fake.cluster.lock() {
-        cluster.hpas.push(json!({"metadata": {"name": "checkout-hpa", "namespace": "shop"},
+        cluster.hpas.entry("shop".to_owned()).or_default().push(json!({"metadata": {"name": "checkout-hpa", "namespace": "shop"},
                                  "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "checkout"}, "maxReplicas": 5}}));
     }
     run_on(&fake, ScalingPolicy::test().build()?, context(&fake, NOW)?).await?;
     assert!(
-        !fake
-            .lines()
+        !reconcile_lines(&fake)
             .iter()
-            .any(|l| l.contains("/pods") || l.starts_with(&format!("PATCH {SCALE}"))),
-        "{:?}",
-        fake.lines()
+            .any(|l| l.contains("custom.metrics") || l.starts_with(&format!("PATCH {SCALE}"))),
+        "no metric is read and nothing is scaled: {:?}",
+        reconcile_lines(&fake)
     );
     let status = applied_status(&fake);
     assert_eq!(
@@ -409,10 +423,7 @@ async fn another_policy_on_the_same_target_is_a_conflict() -> TestResult {
     let mut other = serde_json::to_value(&*ScalingPolicy::test().build()?)?;
     other["metadata"]["name"] = json!("checkout-too");
     if let Ok(mut cluster) = fake.cluster.lock() {
-        cluster.policies = vec![
-            serde_json::to_value(&*ScalingPolicy::test().build()?)?,
-            other,
-        ];
+        cluster.policies.insert(key("shop", "checkout-too"), other);
     }
     run_on(&fake, ScalingPolicy::test().build()?, context(&fake, NOW)?).await?;
     let status = applied_status(&fake);
@@ -433,7 +444,7 @@ async fn another_policy_on_the_same_target_is_a_conflict() -> TestResult {
 async fn a_missing_target_is_a_condition_not_an_error() -> TestResult {
     let fake = cluster(3, &[]);
     if let Ok(mut cluster) = fake.cluster.lock() {
-        cluster.scale = None;
+        cluster.scales.clear();
     }
     let action = run_on(&fake, ScalingPolicy::test().build()?, context(&fake, NOW)?).await?;
     assert_eq!(action, Action::requeue(Duration::from_secs(15)));
@@ -458,7 +469,9 @@ async fn a_scale_changed_since_it_was_read_is_not_overwritten() -> TestResult {
     // Someone else updates the Deployment between our read and our write.
     if let Ok(mut cluster) = fake.cluster.lock() {
         cluster.race_scale_after_metrics = true;
-        cluster.policy = Some(serde_json::to_value(&*policy)?);
+        cluster
+            .policies
+            .insert(key("shop", "checkout"), serde_json::to_value(&*policy)?);
     }
     let result = tokio::time::timeout(
         Duration::from_secs(10),
@@ -472,9 +485,8 @@ async fn a_scale_changed_since_it_was_read_is_not_overwritten() -> TestResult {
     assert_eq!(
         fake.cluster
             .lock()
-            .map(|c| c.scale.clone())
             .ok()
-            .flatten()
+            .and_then(|c| c.scales.get(&key("shop", "checkout")).cloned())
             .map(|s| s["spec"]["replicas"].clone()),
         Some(json!(3))
     );

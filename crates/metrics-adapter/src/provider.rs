@@ -1,0 +1,320 @@
+//! The provider: answers one custom- or external-metrics request by looking the metric up in
+//! the [`Registry`], rendering its rule's query, asking the store, and turning the samples into
+//! the API's value lists.
+//!
+//! Not implemented yet: `labelSelector` on custom metrics (`*` with a selector needs object
+//! labels from a watch-fed cache). A request for `*` without a selector gets every object of
+//! the namespace that has a value; one with a non-empty selector is refused with 400 rather than
+//! answered as if the selector had been applied.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use metrics_model::api::custom_metrics::{ALL_OBJECTS, GROUP as CUSTOM_GROUP, v1beta2};
+use metrics_model::api::external_metrics::{GROUP as EXTERNAL_GROUP, v1beta1 as external};
+use metrics_model::association::GroupResource;
+use metrics_model::promql::MetricName;
+use metrics_model::{Quantity, Selector};
+use metrics_store::{MetricsStore, Sample};
+
+use crate::discovery::METRIC_NAME_LABEL;
+use crate::querying::{ExternalQuery, ObjectQuery, Objects};
+use crate::registry::{Registry, is_namespaced};
+use crate::{Error, Result};
+
+/// How many served metrics a "not served" message lists.
+const KNOWN_LIMIT: usize = 10;
+
+/// Kinds of the resources Sextant knows by name; others are derived from the singular.
+const KINDS: &[(&str, &str)] = &[
+    ("persistentvolumeclaims", "PersistentVolumeClaim"),
+    ("persistentvolumes", "PersistentVolume"),
+    ("replicationcontrollers", "ReplicationController"),
+    ("statefulsets", "StatefulSet"),
+    ("daemonsets", "DaemonSet"),
+    ("replicasets", "ReplicaSet"),
+    ("cronjobs", "CronJob"),
+    ("horizontalpodautoscalers", "HorizontalPodAutoscaler"),
+    ("storageclasses", "StorageClass"),
+];
+
+/// A `custom.metrics.k8s.io` request, as the path and query string give it.
+#[derive(Debug, Clone, Copy)]
+pub struct CustomRequest<'a> {
+    /// The namespace of namespaced objects; `None` for root-scoped ones.
+    pub namespace: Option<&'a str>,
+    /// The resource of the described objects.
+    pub resource: &'a GroupResource,
+    /// The object's name, or `*` for every object.
+    pub name: &'a str,
+    /// The metric.
+    pub metric: &'a str,
+    /// `?labelSelector=` (selects objects; not supported yet when non-empty).
+    pub label_selector: Option<&'a str>,
+    /// `?metricLabelSelector=` (restricts the series).
+    pub metric_label_selector: Option<&'a str>,
+}
+
+/// An `external.metrics.k8s.io` request.
+#[derive(Debug, Clone, Copy)]
+pub struct ExternalRequest<'a> {
+    /// The namespace of the request path.
+    pub namespace: &'a str,
+    /// The metric.
+    pub metric: &'a str,
+    /// `?labelSelector=` (restricts the series).
+    pub label_selector: Option<&'a str>,
+}
+
+/// Answers requests from the registry's catalog and the store.
+#[derive(Debug)]
+pub struct Provider<S> {
+    registry: Arc<Registry>,
+    store: Arc<S>,
+}
+
+impl<S: MetricsStore> Provider<S> {
+    /// A provider serving what `registry` lists, from `store`.
+    pub fn new(registry: Arc<Registry>, store: Arc<S>) -> Self {
+        Provider { registry, store }
+    }
+
+    /// The registry, for discovery documents and readiness.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// The store, for the relist task.
+    pub fn store(&self) -> &Arc<S> {
+        &self.store
+    }
+
+    /// Answers a custom-metrics request (v1beta2 shape) within `deadline`.
+    pub async fn custom(
+        &self,
+        request: &CustomRequest<'_>,
+        deadline: Duration,
+    ) -> Result<v1beta2::MetricValueList> {
+        let metric_selector = parse_selector("metricLabelSelector", request.metric_label_selector)?;
+        let all = request.name == ALL_OBJECTS;
+        if all && !parse_selector("labelSelector", request.label_selector)?.is_empty() {
+            return Err(Error::Unsupported(
+                "labelSelector is not supported yet: omit it to get every object of the \
+                 namespace, or name one object"
+                    .to_owned(),
+            ));
+        }
+        let catalog = self.registry.catalog();
+        let entry = catalog
+            .custom(request.resource, request.metric)
+            .ok_or_else(|| Error::UnknownMetric {
+                group: CUSTOM_GROUP,
+                metric: request.metric.to_owned(),
+                scope: request.resource.to_string(),
+                known: catalog.known_for(request.resource, KNOWN_LIMIT),
+            })?;
+        let config = self.registry.config();
+        let rule = config
+            .rules()
+            .get(entry.rule)
+            .ok_or_else(|| internal(entry.rule))?;
+        let series = series_name(&entry.series)?;
+        let names = [request.name.to_owned()];
+        let namespace = request
+            .namespace
+            .filter(|_| is_namespaced(request.resource));
+        let query = rule.object_query(&ObjectQuery {
+            series: &series,
+            resource: request.resource,
+            namespace,
+            objects: if all {
+                Objects::All
+            } else {
+                Objects::Named(&names)
+            },
+            metric_selector: &metric_selector,
+        })?;
+        let label = rule
+            .association()
+            .label_for(request.resource)
+            .ok_or_else(|| Error::UnmappedResource {
+                rule: rule.location().to_owned(),
+                resource: request.resource.to_string(),
+            })?;
+        tracing::debug!(%query, "custom metric query");
+        let samples = self.store.instant_query(&query, None, deadline).await?;
+        let selector = (!metric_selector.is_empty()).then(|| metric_selector.to_label_selector());
+        let kind = kind_of(request.resource);
+        let api_version = (request.resource.group.is_empty()).then(|| "/v1".to_owned());
+        let items: Vec<v1beta2::MetricValue> = samples
+            .into_iter()
+            .filter_map(|sample| {
+                let object = sample.labels.get(label.as_str())?.clone();
+                if !all && object != request.name {
+                    return None;
+                }
+                let value = finite_quantity(&sample)?;
+                Some(v1beta2::MetricValue {
+                    described_object: ObjectReference {
+                        api_version: api_version.clone(),
+                        kind: Some(kind.clone()),
+                        name: Some(object),
+                        namespace: namespace.map(str::to_owned),
+                        ..ObjectReference::default()
+                    },
+                    metric: v1beta2::MetricIdentifier {
+                        name: request.metric.to_owned(),
+                        selector: selector.clone(),
+                    },
+                    timestamp: Time(sample.timestamp),
+                    window_seconds: None,
+                    value,
+                })
+            })
+            .collect();
+        if !all && items.is_empty() {
+            return Err(Error::NoValue {
+                metric: request.metric.to_owned(),
+                resource: request.resource.to_string(),
+                namespace: namespace.map(str::to_owned),
+                name: request.name.to_owned(),
+            });
+        }
+        Ok(v1beta2::MetricValueList {
+            items,
+            ..Default::default()
+        })
+    }
+
+    /// Answers an external-metrics request within `deadline`.
+    pub async fn external(
+        &self,
+        request: &ExternalRequest<'_>,
+        deadline: Duration,
+    ) -> Result<external::ExternalMetricValueList> {
+        let selector = parse_selector("labelSelector", request.label_selector)?;
+        let catalog = self.registry.catalog();
+        let entry = catalog
+            .external(request.metric)
+            .ok_or_else(|| Error::UnknownMetric {
+                group: EXTERNAL_GROUP,
+                metric: request.metric.to_owned(),
+                scope: "external metrics".to_owned(),
+                known: catalog.known_external(KNOWN_LIMIT),
+            })?;
+        let config = self.registry.config();
+        let rule = config
+            .external_rules()
+            .get(entry.rule)
+            .ok_or_else(|| internal(entry.rule))?;
+        let series = series_name(&entry.series)?;
+        let query = rule.external_query(&ExternalQuery {
+            series: &series,
+            namespace: Some(request.namespace),
+            selector: &selector,
+        })?;
+        tracing::debug!(%query, "external metric query");
+        let samples = self.store.instant_query(&query, None, deadline).await?;
+        let items = samples
+            .into_iter()
+            .filter_map(|sample| {
+                let value = finite_quantity(&sample)?;
+                let metric_labels: BTreeMap<String, String> = sample
+                    .labels
+                    .into_iter()
+                    .filter(|(name, _)| name != METRIC_NAME_LABEL)
+                    .collect();
+                Some(external::ExternalMetricValue {
+                    metric_name: request.metric.to_owned(),
+                    metric_labels,
+                    timestamp: Time(sample.timestamp),
+                    window_seconds: None,
+                    value,
+                })
+            })
+            .collect();
+        Ok(external::ExternalMetricValueList {
+            items,
+            ..Default::default()
+        })
+    }
+}
+
+/// A query parameter as a selector; absent or empty selects everything.
+fn parse_selector(parameter: &'static str, text: Option<&str>) -> Result<Selector> {
+    match text.map(str::trim).filter(|t| !t.is_empty()) {
+        None => Ok(Selector::everything()),
+        Some(text) => {
+            Selector::parse(text).map_err(|source| Error::Parameter { parameter, source })
+        }
+    }
+}
+
+fn series_name(series: &str) -> Result<MetricName> {
+    MetricName::new(series).map_err(|source| Error::Request {
+        context: format!("series {series}"),
+        source,
+    })
+}
+
+fn internal(rule: usize) -> Error {
+    Error::Invalid {
+        at: format!("rules[{rule}]"),
+        reason: "the catalog names a rule the configuration does not have".to_owned(),
+    }
+}
+
+/// The sample's value as a quantity; NaN and infinities (a rate over no data) are skipped, so a
+/// named object without a finite value is answered 404.
+fn finite_quantity(sample: &Sample) -> Option<Quantity> {
+    if !sample.value.is_finite() {
+        return None;
+    }
+    Quantity::from_f64(sample.value).ok()
+}
+
+/// The kind of objects of `resource`: `pods` → `Pod`, `statefulsets.apps` → `StatefulSet`.
+pub fn kind_of(resource: &GroupResource) -> String {
+    if let Some((_, kind)) = KINDS.iter().find(|(r, _)| *r == resource.resource) {
+        return (*kind).to_owned();
+    }
+    let singular = resource.singular();
+    let mut chars = singular.chars();
+    match chars.next() {
+        Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
+        None => singular,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_of_resources() {
+        let kind = |r: &str, g: &str| kind_of(&GroupResource::new(r, g));
+        assert_eq!(kind("pods", ""), "Pod");
+        assert_eq!(kind("services", ""), "Service");
+        assert_eq!(kind("namespaces", ""), "Namespace");
+        assert_eq!(kind("statefulsets", "apps"), "StatefulSet");
+        assert_eq!(kind("ingresses", "networking.k8s.io"), "Ingress");
+        assert_eq!(kind("widgets", "example.com"), "Widget");
+    }
+
+    #[test]
+    fn empty_selectors_select_everything_and_bad_ones_are_400() {
+        assert!(matches!(parse_selector("labelSelector", Some(" ")), Ok(s) if s.is_empty()));
+        let Err(error) = parse_selector("metricLabelSelector", Some("a in (")) else {
+            panic!("should not parse");
+        };
+        assert_eq!(error.status().code, Some(400));
+        assert!(
+            error
+                .to_string()
+                .starts_with("invalid metricLabelSelector: ")
+        );
+    }
+}

@@ -1,0 +1,89 @@
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use metrics_model::association::GroupResource;
+
+use super::*;
+use crate::defaults::{DEFAULT_WINDOW, default_config};
+
+fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+#[test]
+fn builds_one_entry_per_resource_and_metric_with_shared_names() -> crate::Result<()> {
+    let config = default_config(DEFAULT_WINDOW)?;
+    let series = [
+        labels(&[
+            ("__name__", "http_requests_total"),
+            ("namespace", "a"),
+            ("pod", "p"),
+        ]),
+        labels(&[
+            ("__name__", "http_requests_total"),
+            ("namespace", "b"),
+            ("service", "s"),
+        ]),
+        labels(&[
+            ("__name__", "queue_depth"),
+            ("namespace", "a"),
+            ("pod", "p"),
+        ]),
+    ];
+    let custom: Vec<_> = config
+        .rules()
+        .iter()
+        .map(|rule| rule.discover_all(&series))
+        .collect();
+    let catalog = Catalog::build(&custom, &[]);
+    let pods = GroupResource::new("pods", "");
+    let services = GroupResource::new("services", "");
+    let on_pods = catalog.custom(&pods, "http_requests_per_second");
+    let on_services = catalog.custom(&services, "http_requests_per_second");
+    let (Some(on_pods), Some(on_services)) = (on_pods, on_services) else {
+        panic!("missing entries: {catalog:?}");
+    };
+    assert_eq!((on_pods.rule, &*on_pods.series), (0, "http_requests_total"));
+    assert!(
+        Arc::ptr_eq(&on_pods.series, &on_services.series),
+        "interned once"
+    );
+    assert_eq!(
+        catalog.custom(&pods, "queue_depth").map(|e| e.rule),
+        Some(1)
+    );
+    assert_eq!(catalog.custom(&services, "queue_depth"), None);
+    assert_eq!(
+        catalog.known_for(&pods, 10),
+        ["http_requests_per_second", "queue_depth"]
+    );
+    assert!(
+        catalog
+            .custom_metrics()
+            .any(|(r, m)| r.resource == "namespaces" && m == "queue_depth")
+    );
+    Ok(())
+}
+
+#[test]
+fn a_new_registry_is_empty_and_not_ready() -> crate::Result<()> {
+    let registry = Registry::new(
+        Arc::new(default_config(DEFAULT_WINDOW)?),
+        Duration::from_secs(30),
+    );
+    assert!(!registry.is_ready());
+    assert_eq!(registry.catalog().custom_metrics().count(), 0);
+    Ok(())
+}
+
+#[test]
+fn scope_of_resources() {
+    assert!(is_namespaced(&GroupResource::new("pods", "")));
+    assert!(is_namespaced(&GroupResource::new("deployments", "apps")));
+    assert!(!is_namespaced(&GroupResource::new("nodes", "")));
+    assert!(!is_namespaced(&GroupResource::new("namespaces", "")));
+}

@@ -1,0 +1,356 @@
+//! The HTTP face of the adapter: an axum [`Router`] serving the discovery documents, both
+//! custom-metrics versions, external metrics, health probes and minimal OpenAPI documents, with
+//! every error answered as a Kubernetes `Status` whose `code` is the HTTP status.
+//!
+//! Plain HTTP only: TLS, authentication and authorization are not part of this router yet, so
+//! it must not be exposed beyond loopback as it stands. It never redirects.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{APIGroupList, Status};
+use metrics_model::api::custom_metrics::{self, v1beta1, v1beta2};
+use metrics_model::api::discovery::{
+    api_group, api_resource_list, custom_metric_resource, external_metric_resource,
+};
+use metrics_model::api::external_metrics;
+use metrics_model::api::status::{StatusReason, failure};
+use metrics_model::association::GroupResource;
+use metrics_store::MetricsStore;
+use serde::Serialize;
+use tracing::Instrument;
+
+use crate::provider::{CustomRequest, ExternalRequest, Provider};
+use crate::registry::is_namespaced;
+use crate::{Error, Result};
+
+/// The store deadline of a request when none is configured (`--query-timeout`).
+pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The custom-metrics versions served, preferred first.
+const CUSTOM_VERSIONS: &[&str] = &["v1beta2", "v1beta1"];
+/// The external-metrics versions served.
+const EXTERNAL_VERSIONS: &[&str] = &["v1beta1"];
+
+/// What every request handler shares: the provider and the per-request store deadline.
+#[derive(Debug)]
+pub struct Server<S> {
+    provider: Provider<S>,
+    query_timeout: Duration,
+}
+
+impl<S: MetricsStore> Server<S> {
+    /// A server answering from `provider`, giving each request's store query `query_timeout`.
+    pub fn new(provider: Provider<S>, query_timeout: Duration) -> Self {
+        Server {
+            provider,
+            query_timeout,
+        }
+    }
+
+    /// The provider, for the relist task.
+    pub fn provider(&self) -> &Provider<S> {
+        &self.provider
+    }
+}
+
+/// The router serving every path of the adapter (plain HTTP; see the module documentation).
+pub fn router<S: MetricsStore + 'static>(server: Arc<Server<S>>) -> Router {
+    Router::new()
+        .route("/apis", get(groups))
+        .route("/apis/custom.metrics.k8s.io", get(custom_group))
+        .route(
+            "/apis/custom.metrics.k8s.io/{version}",
+            get(custom_resources::<S>),
+        )
+        .route(
+            "/apis/custom.metrics.k8s.io/{version}/{*rest}",
+            get(custom_values::<S>),
+        )
+        .route("/apis/external.metrics.k8s.io", get(external_group))
+        .route(
+            "/apis/external.metrics.k8s.io/{version}",
+            get(external_resources::<S>),
+        )
+        .route(
+            "/apis/external.metrics.k8s.io/{version}/namespaces/{namespace}/{metric}",
+            get(external_values::<S>),
+        )
+        .route("/healthz", get(alive))
+        .route("/livez", get(alive))
+        .route("/readyz", get(ready::<S>))
+        .route("/openapi/v2", get(openapi_v2))
+        .route("/openapi/v3", get(openapi_v3))
+        .fallback(no_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(server)
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if self.reason().code() >= 500 {
+            tracing::warn!(error = %self, "request failed");
+        }
+        status_response(&status)
+    }
+}
+
+/// A 200 answer with a JSON body.
+fn json_response<T: Serialize>(body: &T) -> Response {
+    json_with(StatusCode::OK, body)
+}
+
+/// A `Status` answer whose HTTP status is its `code`.
+fn status_response(status: &Status) -> Response {
+    let code = status
+        .code
+        .and_then(|c| u16::try_from(c).ok())
+        .and_then(|c| StatusCode::from_u16(c).ok())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    json_with(code, status)
+}
+
+fn json_with<T: Serialize>(code: StatusCode, body: &T) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => (
+            code,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            bytes,
+        )
+            .into_response(),
+        Err(error) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            serde_json::json!({
+                "kind": "Status",
+                "apiVersion": "v1",
+                "status": "Failure",
+                "reason": "InternalError",
+                "code": 500,
+                "message": format!("cannot encode the answer: {error}"),
+            })
+            .to_string(),
+        )
+            .into_response(),
+    }
+}
+
+async fn groups() -> Response {
+    json_response(&APIGroupList {
+        groups: vec![
+            api_group(custom_metrics::GROUP, CUSTOM_VERSIONS),
+            api_group(external_metrics::GROUP, EXTERNAL_VERSIONS),
+        ],
+    })
+}
+
+async fn custom_group() -> Response {
+    json_response(&api_group(custom_metrics::GROUP, CUSTOM_VERSIONS))
+}
+
+async fn external_group() -> Response {
+    json_response(&api_group(external_metrics::GROUP, EXTERNAL_VERSIONS))
+}
+
+async fn custom_resources<S: MetricsStore>(
+    State(server): State<Arc<Server<S>>>,
+    Path(version): Path<String>,
+    uri: Uri,
+) -> Result<Response> {
+    if !CUSTOM_VERSIONS.contains(&version.as_str()) {
+        return Err(no_such_path(&uri));
+    }
+    let catalog = server.provider.registry().catalog();
+    let resources = catalog
+        .custom_metrics()
+        .map(|(resource, metric)| custom_metric_resource(resource, metric, is_namespaced(resource)))
+        .collect();
+    let group_version = format!("{}/{version}", custom_metrics::GROUP);
+    Ok(json_response(&api_resource_list(&group_version, resources)))
+}
+
+async fn external_resources<S: MetricsStore>(
+    State(server): State<Arc<Server<S>>>,
+    Path(version): Path<String>,
+    uri: Uri,
+) -> Result<Response> {
+    if !EXTERNAL_VERSIONS.contains(&version.as_str()) {
+        return Err(no_such_path(&uri));
+    }
+    let catalog = server.provider.registry().catalog();
+    let resources = catalog
+        .external_metrics()
+        .map(external_metric_resource)
+        .collect();
+    let group_version = format!("{}/{version}", external_metrics::GROUP);
+    Ok(json_response(&api_resource_list(&group_version, resources)))
+}
+
+/// The parts of a custom-metrics value path after `/apis/custom.metrics.k8s.io/<version>/`.
+#[derive(Debug, PartialEq, Eq)]
+struct ValuePath<'a> {
+    namespace: Option<&'a str>,
+    resource: GroupResource,
+    name: &'a str,
+    metric: &'a str,
+}
+
+/// Parses `namespaces/{ns}/{resource}/{name}/{metric}`, `namespaces/{ns}/metrics/{metric}`
+/// (the namespace's own metric) and `{resource}/{name}/{metric}` (root-scoped objects).
+fn parse_value_path(rest: &str) -> Option<ValuePath<'_>> {
+    let segments: Vec<&str> = rest.split('/').collect();
+    if segments.iter().any(|s| s.is_empty()) {
+        return None;
+    }
+    let path = match segments.as_slice() {
+        ["namespaces", name, "metrics", metric] => ValuePath {
+            namespace: None,
+            resource: GroupResource::new("namespaces", ""),
+            name,
+            metric,
+        },
+        ["namespaces", namespace, resource, name, metric] => ValuePath {
+            namespace: Some(namespace),
+            resource: GroupResource::parse(resource).ok()?,
+            name,
+            metric,
+        },
+        [resource, name, metric] => ValuePath {
+            namespace: None,
+            resource: GroupResource::parse(resource).ok()?,
+            name,
+            metric,
+        },
+        _ => return None,
+    };
+    // A namespaced resource is only served inside a namespace, a root-scoped one only outside.
+    (path.namespace.is_some() == is_namespaced(&path.resource)).then_some(path)
+}
+
+/// The value of query parameter `name`, if given.
+fn parameter(query: Option<&str>, name: &str) -> Option<String> {
+    form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.into_owned())
+}
+
+async fn custom_values<S: MetricsStore + 'static>(
+    State(server): State<Arc<Server<S>>>,
+    Path((version, rest)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    uri: Uri,
+) -> Result<Response> {
+    if !CUSTOM_VERSIONS.contains(&version.as_str()) {
+        return Err(no_such_path(&uri));
+    }
+    let path = parse_value_path(&rest).ok_or_else(|| no_such_path(&uri))?;
+    let label_selector = parameter(query.as_deref(), "labelSelector");
+    let metric_label_selector = parameter(query.as_deref(), "metricLabelSelector");
+    let request = CustomRequest {
+        namespace: path.namespace,
+        resource: &path.resource,
+        name: path.name,
+        metric: path.metric,
+        label_selector: label_selector.as_deref(),
+        metric_label_selector: metric_label_selector.as_deref(),
+    };
+    let span = tracing::info_span!(
+        "custom_metric",
+        namespace = path.namespace.unwrap_or_default(),
+        resource = %path.resource,
+        name = path.name,
+        metric = path.metric,
+    );
+    let list = server
+        .provider
+        .custom(&request, server.query_timeout)
+        .instrument(span)
+        .await?;
+    Ok(match version.as_str() {
+        "v1beta1" => json_response(&v1beta1::MetricValueList::from(list)),
+        _ => json_response::<v1beta2::MetricValueList>(&list),
+    })
+}
+
+async fn external_values<S: MetricsStore + 'static>(
+    State(server): State<Arc<Server<S>>>,
+    Path((version, namespace, metric)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
+    uri: Uri,
+) -> Result<Response> {
+    if !EXTERNAL_VERSIONS.contains(&version.as_str()) {
+        return Err(no_such_path(&uri));
+    }
+    let label_selector = parameter(query.as_deref(), "labelSelector");
+    let request = ExternalRequest {
+        namespace: &namespace,
+        metric: &metric,
+        label_selector: label_selector.as_deref(),
+    };
+    let span = tracing::info_span!("external_metric", namespace = %namespace, metric = %metric);
+    let list = server
+        .provider
+        .external(&request, server.query_timeout)
+        .instrument(span)
+        .await?;
+    Ok(json_response(&list))
+}
+
+async fn alive() -> &'static str {
+    "ok"
+}
+
+async fn ready<S: MetricsStore>(State(server): State<Arc<Server<S>>>) -> Response {
+    if server.provider.registry().is_ready() {
+        "ok".into_response()
+    } else {
+        status_response(&failure(
+            StatusReason::ServiceUnavailable,
+            "not ready: no successful metric discovery (relist) within three relist intervals",
+        ))
+    }
+}
+
+async fn openapi_v2() -> Response {
+    json_response(&serde_json::json!({
+        "swagger": "2.0",
+        "info": {"title": "sextant-adapter", "version": env!("CARGO_PKG_VERSION")},
+        "paths": {},
+    }))
+}
+
+async fn openapi_v3() -> Response {
+    json_response(&serde_json::json!({"paths": {}}))
+}
+
+fn no_such_path(uri: &Uri) -> Error {
+    Error::NoRoute {
+        path: uri.path().to_owned(),
+    }
+}
+
+async fn no_route(uri: Uri) -> Error {
+    no_such_path(&uri)
+}
+
+async fn method_not_allowed() -> Response {
+    status_response(&failure(
+        StatusReason::MethodNotAllowed,
+        "only GET is served",
+    ))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,92 @@
+//! The adapter's answers when the store fails: unreachable (503), garbage (502), silent past
+//! the query timeout (504), and never relisted (not ready, nothing served).
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Adapter, TestResult, V2, bounded, config, recent_series, relisted};
+use metrics_adapter::registry::Registry;
+use metrics_store::{HttpStore, StoreConfig};
+use test_support::fault::{Behaviour, FaultyStore};
+use test_support::{PrometheusServer, or_skip};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_faults_become_503_502_504() -> TestResult {
+    bounded(async {
+        let Some(prometheus) = or_skip(PrometheusServer::with_series(recent_series()?).await)?
+        else {
+            return Ok(());
+        };
+        let registry = relisted(&HttpStore::new(StoreConfig::new(prometheus.url()))?).await?;
+        let path = format!("{V2}/namespaces/ns1/pods/*/http_requests_per_second");
+
+        let closed = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+            format!("http://{}", listener.local_addr()?)
+        };
+        let down = HttpStore::new(StoreConfig::new(closed))?;
+        let adapter = Adapter::start(Arc::clone(&registry), down, Duration::from_secs(5)).await?;
+        let message = adapter.status(&path, 503).await?;
+        assert!(message.contains("unavailable"), "{message}");
+        assert_eq!(
+            adapter.get("/readyz").await?.0,
+            200,
+            "probes never ask the store"
+        );
+
+        let garbage = FaultyStore::start(Behaviour::Answer {
+            status: 200,
+            body: "<html>not a Prometheus answer</html>".to_owned(),
+        })
+        .await?;
+        let store = HttpStore::new(StoreConfig::new(garbage.url()))?;
+        let adapter = Adapter::start(Arc::clone(&registry), store, Duration::from_secs(5)).await?;
+        adapter.status(&path, 502).await?;
+
+        let silent = FaultyStore::start(Behaviour::Silent).await?;
+        let store = HttpStore::new(StoreConfig::new(silent.url()))?;
+        let adapter = Adapter::start(registry, store, Duration::from_millis(500)).await?;
+        let started = std::time::Instant::now();
+        let message = adapter.status(&path, 504).await?;
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(message.contains("did not answer"), "{message}");
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn not_ready_before_the_first_relist() -> TestResult {
+    bounded(async {
+        let registry = Arc::new(Registry::new(Arc::new(config()?), Duration::from_secs(30)));
+        let closed = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+            format!("http://{}", listener.local_addr()?)
+        };
+        let store = HttpStore::new(StoreConfig::new(closed))?;
+        assert!(
+            registry
+                .relist(&store, Duration::from_secs(2))
+                .await
+                .is_err()
+        );
+        let adapter = Adapter::start(registry, store, Duration::from_secs(5)).await?;
+        adapter.status("/readyz", 503).await?;
+        assert_eq!(adapter.get("/healthz").await?.0, 200);
+        let message = adapter
+            .status(
+                &format!("{V2}/namespaces/ns1/pods/*/http_requests_per_second"),
+                404,
+            )
+            .await?;
+        assert!(message.contains("known metrics: none"), "{message}");
+        Ok(())
+    })
+    .await
+}

@@ -1,0 +1,233 @@
+//! The adapter's router on loopback answering from real stores: Prometheus (backfilled with
+//! samples from the last five minutes, so "now" sees them) and VictoriaMetrics (imported).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Adapter, TestResult, V1, V2, bounded, close, recent_series, relisted, values};
+use metrics_store::{HttpStore, StoreConfig};
+use serde_json::Value;
+use test_support::{PrometheusServer, VictoriaMetricsServer, or_skip};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_discovery_and_values_from_prometheus() -> TestResult {
+    bounded(async {
+        let Some(prometheus) = or_skip(PrometheusServer::with_series(recent_series()?).await)?
+        else {
+            return Ok(());
+        };
+        let store = HttpStore::new(StoreConfig::new(prometheus.url()))?;
+        let registry = relisted(&store).await?;
+        let adapter = Adapter::start(registry, store, Duration::from_secs(10)).await?;
+        check_serving(&adapter).await
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_discovery_and_values_from_victoria_metrics() -> TestResult {
+    bounded(async {
+        let Some(victoria) = or_skip(VictoriaMetricsServer::start().await)? else {
+            return Ok(());
+        };
+        victoria.import(&recent_series()?).await?;
+        let store = HttpStore::new(StoreConfig::new(victoria.url()))?;
+        let registry = relisted(&store).await?;
+        let adapter = Adapter::start(registry, store, Duration::from_secs(10)).await?;
+        check_serving(&adapter).await
+    })
+    .await
+}
+
+/// Every successful and refused request against an adapter serving [`recent_series`].
+async fn check_serving(adapter: &Adapter) -> TestResult {
+    {
+        // Discovery.
+        let (status, groups) = adapter.get("/apis").await?;
+        assert_eq!(status, 200, "{groups}");
+        assert_eq!(groups["kind"], "APIGroupList");
+        assert_eq!(
+            groups["groups"].as_array().map(Vec::len),
+            Some(2),
+            "{groups}"
+        );
+        let (_, group) = adapter.get("/apis/custom.metrics.k8s.io").await?;
+        assert_eq!(group["preferredVersion"]["version"], "v1beta2", "{group}");
+        for version in [V2, V1] {
+            let (status, list) = adapter.get(version).await?;
+            assert_eq!(status, 200, "{list}");
+            let names: Vec<&str> = list["resources"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r["name"].as_str())
+                .collect();
+            assert!(
+                names.contains(&"pods/http_requests_per_second"),
+                "{names:?}"
+            );
+            assert!(
+                names.contains(&"namespaces/http_requests_per_second"),
+                "{names:?}"
+            );
+            assert!(!names.iter().any(|n| n.starts_with("jobs")), "{names:?}");
+        }
+        let (_, external) = adapter.get("/apis/external.metrics.k8s.io/v1beta1").await?;
+        assert_eq!(
+            external["resources"][0]["name"], "queue_messages_ready",
+            "{external}"
+        );
+
+        // Every pod of ns1, and only those.
+        let path = format!("{V2}/namespaces/ns1/pods/*/http_requests_per_second");
+        let (status, list) = adapter.get(&path).await?;
+        assert_eq!(status, 200, "{list}");
+        assert_eq!(list["kind"], "MetricValueList");
+        let found = values(&list);
+        assert_eq!(found.len(), 2, "{list}");
+        assert_eq!((found[0].0.as_str(), found[0].1.as_str()), ("a", "ns1"));
+        assert!(close(found[0].2, 3.0), "{found:?}");
+        assert_eq!((found[1].0.as_str(), found[1].1.as_str()), ("b", "ns1"));
+        assert!(close(found[1].2, 1.5), "{found:?}");
+        let item = &list["items"][0];
+        assert_eq!(item["describedObject"]["kind"], "Pod");
+        assert_eq!(item["describedObject"]["apiVersion"], "/v1");
+        assert_eq!(item["metric"]["name"], "http_requests_per_second");
+        assert!(
+            item["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')),
+            "{item}"
+        );
+
+        // v1beta1 shape.
+        let (status, old) = adapter
+            .get(&format!(
+                "{V1}/namespaces/ns1/pods/*/http_requests_per_second"
+            ))
+            .await?;
+        assert_eq!(status, 200, "{old}");
+        assert_eq!(old["apiVersion"], "custom.metrics.k8s.io/v1beta1");
+        assert_eq!(
+            old["items"][0]["metricName"], "http_requests_per_second",
+            "{old}"
+        );
+        assert!(old["items"][0]["selector"].is_null(), "{old}");
+        assert!(
+            old["items"][0]
+                .as_object()
+                .is_some_and(|o| o.contains_key("selector")),
+            "{old}"
+        );
+
+        // One named pod, in another namespace.
+        let (status, one) = adapter
+            .get(&format!(
+                "{V2}/namespaces/ns2/pods/c/http_requests_per_second"
+            ))
+            .await?;
+        assert_eq!(status, 200, "{one}");
+        let found = values(&one);
+        assert_eq!(found.len(), 1, "{one}");
+        assert!(close(found[0].2, 5.0), "{found:?}");
+
+        // A metric label selector that matches, one that does not, one that does not parse.
+        let (status, selected) = adapter
+            .get(&format!("{path}?metricLabelSelector=job%3Dweb"))
+            .await?;
+        assert_eq!((status, values(&selected).len()), (200, 2), "{selected}");
+        assert_eq!(
+            selected["items"][0]["metric"]["selector"]["matchLabels"]["job"],
+            "web"
+        );
+        let (status, none) = adapter
+            .get(&format!("{path}?metricLabelSelector=job%3Dbatch"))
+            .await?;
+        assert_eq!((status, values(&none).len()), (200, 0), "{none}");
+        let message = adapter
+            .status(&format!("{path}?metricLabelSelector=job%20in%20(web"), 400)
+            .await?;
+        assert!(message.contains("metricLabelSelector"), "{message}");
+
+        // labelSelector is refused, not silently ignored.
+        let message = adapter
+            .status(&format!("{path}?labelSelector=app%3Dweb"), 400)
+            .await?;
+        assert!(
+            message.contains("labelSelector is not supported yet"),
+            "{message}"
+        );
+
+        // Not found: unknown metric, unknown pod, unknown path.
+        let message = adapter
+            .status(
+                &format!("{V2}/namespaces/ns1/pods/*/http_requests_per_minute"),
+                404,
+            )
+            .await?;
+        assert!(message.contains("http_requests_per_minute"), "{message}");
+        assert!(
+            message.contains("http_requests_per_second"),
+            "lists known: {message}"
+        );
+        let message = adapter
+            .status(
+                &format!("{V2}/namespaces/ns1/pods/zz/http_requests_per_second"),
+                404,
+            )
+            .await?;
+        assert!(
+            message.contains("\"zz\"") && message.contains("ns1"),
+            "{message}"
+        );
+        adapter
+            .status(&format!("{V2}/pods/*/http_requests_per_second"), 404)
+            .await?;
+        adapter
+            .status("/apis/custom.metrics.k8s.io/v1/nothing", 404)
+            .await?;
+        adapter.status("/api/v1/pods", 404).await?;
+
+        // The namespace's own metric, root-scoped.
+        let (status, ns) = adapter
+            .get(&format!(
+                "{V2}/namespaces/ns1/metrics/http_requests_per_second"
+            ))
+            .await?;
+        assert_eq!(status, 200, "{ns}");
+        assert!(close(values(&ns)[0].2, 4.5), "{ns}");
+
+        // External metrics, namespaced.
+        let (status, queue) = adapter
+            .get("/apis/external.metrics.k8s.io/v1beta1/namespaces/ns1/queue_messages_ready")
+            .await?;
+        assert_eq!(status, 200, "{queue}");
+        assert_eq!(queue["kind"], "ExternalMetricValueList");
+        assert_eq!(
+            queue["items"][0]["metricLabels"]["queue"], "orders",
+            "{queue}"
+        );
+        assert_eq!(queue["items"][0]["value"], "42", "{queue}");
+        let (_, other) = adapter
+            .get("/apis/external.metrics.k8s.io/v1beta1/namespaces/ns2/queue_messages_ready")
+            .await?;
+        assert_eq!(other["items"].as_array().map(Vec::len), Some(0), "{other}");
+
+        // Probes and OpenAPI.
+        for probe in ["/healthz", "/livez", "/readyz"] {
+            assert_eq!(adapter.get(probe).await?.0, 200, "{probe}");
+        }
+        assert_eq!(adapter.get("/openapi/v2").await?.1["swagger"], "2.0");
+        assert_eq!(adapter.get("/openapi/v3").await?.0, 200);
+
+        // Only GET.
+        let response = adapter
+            .client
+            .post(format!("{}{path}", adapter.url))
+            .send()
+            .await?;
+        assert_eq!(response.status().as_u16(), 405);
+        let body: Value = serde_json::from_str(&response.text().await?)?;
+        assert_eq!(body["code"], 405);
+    }
+    Ok(())
+}
