@@ -1,13 +1,17 @@
-//! The library behind `sextant-adapter`. So far: its configuration, compatible with
-//! prometheus-adapter's rules file, organised by that file's four verbs.
+//! The library behind `sextant-adapter`: its configuration, compatible with prometheus-adapter's
+//! rules file and organised by that file's four verbs, and the layers that serve it.
 //!
 //! - [`config`]: the YAML (`rules`, `externalRules`) and its compilation into [`Rule`]s;
 //! - [`discovery`]: which series a rule accepts and which Kubernetes resources they describe;
 //! - [`naming`]: the API metric name of a series (`name.matches` / `name.as`);
 //! - [`querying`]: the PromQL answering a request (`metricsQuery`);
-//! - [`defaults`]: the rules used when no configuration is given.
+//! - [`defaults`]: the rules used when no configuration is given;
+//! - [`registry`]: which metrics are servable, relisted from the store's `/api/v1/series`;
+//! - [`provider`]: one request → one store query → the API's value list, or a `Status` error;
+//! - [`server`]: the axum router (plain HTTP for now: no TLS, no authentication yet).
 //!
-//! Nothing here does I/O except [`Config::load`], which reads the file it is given.
+//! The first five do no I/O except [`Config::load`], which reads the file it is given; the
+//! registry and provider talk to the store through [`metrics_store::MetricsStore`].
 //!
 //! ```
 //! use std::collections::BTreeMap;

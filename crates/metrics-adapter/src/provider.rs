@@ -2,6 +2,10 @@
 //! the [`Registry`], rendering its rule's query, asking the store, and turning the samples into
 //! the API's value lists.
 //!
+//! A metric the catalog does not know triggers an early relist (see
+//! [`Registry::refresh_on_miss`]) before the request is answered 404; the store query then gets
+//! what is left of the request's deadline.
+//!
 //! Not implemented yet: `labelSelector` on custom metrics (`*` with a selector needs object
 //! labels from a watch-fed cache). A request for `*` without a selector gets every object of
 //! the namespace that has a value; one with a non-empty selector is refused with 400 rather than
@@ -9,7 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -107,7 +111,17 @@ impl<S: MetricsStore> Provider<S> {
                     .to_owned(),
             ));
         }
-        let catalog = self.registry.catalog();
+        let started = Instant::now();
+        let mut catalog = self.registry.catalog();
+        if catalog.custom(request.resource, request.metric).is_none()
+            && self
+                .registry
+                .refresh_on_miss(&*self.store, &catalog, deadline)
+                .await
+        {
+            catalog = self.registry.catalog();
+        }
+        let deadline = deadline.saturating_sub(started.elapsed());
         let entry = catalog
             .custom(request.resource, request.metric)
             .ok_or_else(|| Error::UnknownMetric {
@@ -196,7 +210,17 @@ impl<S: MetricsStore> Provider<S> {
         deadline: Duration,
     ) -> Result<external::ExternalMetricValueList> {
         let selector = parse_selector("labelSelector", request.label_selector)?;
-        let catalog = self.registry.catalog();
+        let started = Instant::now();
+        let mut catalog = self.registry.catalog();
+        if catalog.external(request.metric).is_none()
+            && self
+                .registry
+                .refresh_on_miss(&*self.store, &catalog, deadline)
+                .await
+        {
+            catalog = self.registry.catalog();
+        }
+        let deadline = deadline.saturating_sub(started.elapsed());
         let entry = catalog
             .external(request.metric)
             .ok_or_else(|| Error::UnknownMetric {

@@ -6,7 +6,10 @@
 //! error. The catalog holds only what serving needs, with every metric and series name interned
 //! as one `Arc<str>` however many resources share it; label values are never kept.
 //!
-//! Not here yet: the targeted lookup of a metric a request names before the next relist.
+//! A request naming a metric the catalog does not know triggers [`Registry::refresh_on_miss`]:
+//! an early relist, coalesced (concurrent misses share one) and rate-limited (at most one per
+//! [`MISS_REFRESH_INTERVAL`]), so a new metric is servable on the first request after its first
+//! sample. It asks every rule again; a lookup targeted at the one metric is not implemented yet.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -21,6 +24,9 @@ use crate::{Config, Result, Rule};
 
 /// How far back a relist looks for series: a metric with no sample in this span is not served.
 pub const LOOKBACK: Duration = Duration::from_secs(600);
+
+/// The least time between two relists triggered by requests for unknown metrics.
+pub const MISS_REFRESH_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Resources whose objects have no namespace; every other resource is taken as namespaced.
 const ROOT_SCOPED: &[(&str, &str)] = &[
@@ -166,6 +172,8 @@ pub struct Registry {
     config: Arc<Config>,
     relist_interval: Duration,
     catalog: RwLock<Arc<Catalog>>,
+    /// When the last miss-triggered relist started; held while one runs, to coalesce.
+    last_miss_refresh: tokio::sync::Mutex<Option<Instant>>,
 }
 
 impl Registry {
@@ -175,6 +183,7 @@ impl Registry {
             config,
             relist_interval,
             catalog: RwLock::new(Arc::new(Catalog::default())),
+            last_miss_refresh: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -202,6 +211,32 @@ impl Registry {
         catalog.refreshed_at = Some(Instant::now());
         *self.catalog.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(catalog);
         Ok(())
+    }
+
+    /// Relists early because a request named a metric the catalog `seen` did not have; returns
+    /// whether the catalog changed since `seen` (by this relist or a concurrent one). Failures
+    /// are logged, not returned: the request is answered from what is known.
+    pub async fn refresh_on_miss<S: MetricsStore>(
+        &self,
+        store: &S,
+        seen: &Arc<Catalog>,
+        deadline: Duration,
+    ) -> bool {
+        let mut last = self.last_miss_refresh.lock().await;
+        if !Arc::ptr_eq(seen, &self.catalog()) {
+            return true;
+        }
+        if last.is_some_and(|at| at.elapsed() < MISS_REFRESH_INTERVAL) {
+            return false;
+        }
+        *last = Some(Instant::now());
+        match self.relist(store, deadline).await {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!(%error, "relist for an unknown metric failed");
+                false
+            }
+        }
     }
 
     /// Ready: the configuration is loaded (it is, by construction) and the last successful

@@ -5,7 +5,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Adapter, TestResult, V1, V2, bounded, close, recent_series, relisted, values};
+use common::{
+    Adapter, TestResult, V1, V2, bounded, close, recent_counter, recent_series, relisted, values,
+};
+use metrics_adapter::registry::MISS_REFRESH_INTERVAL;
 use metrics_store::{HttpStore, StoreConfig};
 use serde_json::Value;
 use test_support::{PrometheusServer, VictoriaMetricsServer, or_skip};
@@ -36,6 +39,42 @@ async fn serves_discovery_and_values_from_victoria_metrics() -> TestResult {
         let registry = relisted(&store).await?;
         let adapter = Adapter::start(registry, store, Duration::from_secs(10)).await?;
         check_serving(&adapter).await
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_metric_is_served_on_its_first_request() -> TestResult {
+    bounded(async {
+        let Some(victoria) = or_skip(VictoriaMetricsServer::start().await)? else {
+            return Ok(());
+        };
+        victoria.import(&recent_series()?).await?;
+        let store = HttpStore::new(StoreConfig::new(victoria.url()))?;
+        let registry = relisted(&store).await?;
+        let adapter = Adapter::start(registry, store, Duration::from_secs(10)).await?;
+        let path = format!("{V2}/namespaces/ns1/pods/a/orders_per_second");
+        adapter.status(&path, 404).await?;
+
+        victoria
+            .import(&[recent_counter(
+                "orders_total",
+                &[("namespace", "ns1"), ("pod", "a")],
+                2.0,
+            )?])
+            .await?;
+        // The miss above relisted just now; the next early relist waits out the rate limit.
+        tokio::time::sleep(MISS_REFRESH_INTERVAL).await;
+        let (status, body) = adapter.get(&path).await?;
+        assert_eq!(status, 200, "{body}");
+        let found = values(&body);
+        assert!(found.len() == 1 && close(found[0].2, 2.0), "{found:?}");
+        let (_, list) = adapter.get(V2).await?;
+        assert!(
+            list.to_string().contains("pods/orders_per_second"),
+            "{list}"
+        );
+        Ok(())
     })
     .await
 }

@@ -34,7 +34,7 @@ pub type Key = (String, String);
 /// What the fake cluster holds.
 #[derive(Debug, Clone, Default)]
 pub struct FakeCluster {
-    /// `/scale` of each Deployment.
+    /// `/scale` of each workload by namespace and name, whatever its resource.
     pub scales: BTreeMap<Key, Value>,
     /// Pods by namespace; LISTs filter them with the request's `labelSelector`.
     pub pods: BTreeMap<String, Vec<Value>>,
@@ -46,6 +46,8 @@ pub struct FakeCluster {
     pub metrics: BTreeMap<String, Value>,
     /// Leases (coordination.k8s.io/v1).
     pub leases: BTreeMap<Key, Value>,
+    /// Discovery documents (`APIResourceList`) by `group/version`, for `GET /apis/GROUP/VERSION`.
+    pub discovery: BTreeMap<String, Value>,
     /// Simulates another writer: every scale's resourceVersion changes once a metric is read.
     pub race_scale_after_metrics: bool,
 }
@@ -218,35 +220,19 @@ impl FakeApi {
         let segments: Vec<&str> = bare.trim_start_matches('/').split('/').collect();
         let key = |ns: &str, name: &str| (ns.to_owned(), name.to_owned());
         match (method, segments.as_slice()) {
-            (
-                Method::GET,
-                [
-                    "apis",
-                    "apps",
-                    "v1",
-                    "namespaces",
-                    ns,
-                    "deployments",
-                    name,
-                    "scale",
-                ],
-            ) => match cluster.scales.get(&key(ns, name)) {
-                Some(scale) => respond(StatusCode::OK, scale),
-                None => not_found(&format!("deployments.apps {name:?}")),
-            },
-            (
-                Method::PATCH,
-                [
-                    "apis",
-                    "apps",
-                    "v1",
-                    "namespaces",
-                    ns,
-                    "deployments",
-                    name,
-                    "scale",
-                ],
-            ) => {
+            (Method::GET, ["apis", group, version]) => {
+                match cluster.discovery.get(&format!("{group}/{version}")) {
+                    Some(document) => respond(StatusCode::OK, document),
+                    None => not_found(&format!("{group}/{version}")),
+                }
+            }
+            (Method::GET, ["apis", _, _, "namespaces", ns, resource, name, "scale"]) => {
+                match cluster.scales.get(&key(ns, name)) {
+                    Some(scale) => respond(StatusCode::OK, scale),
+                    None => not_found(&format!("{resource} {name:?}")),
+                }
+            }
+            (Method::PATCH, ["apis", _, _, "namespaces", ns, _, name, "scale"]) => {
                 let Some(scale) = cluster.scales.get_mut(&key(ns, name)) else {
                     return not_found(&format!("deployments.apps {name:?}"));
                 };

@@ -34,10 +34,26 @@ pub async fn bounded(body: impl Future<Output = TestResult>) -> TestResult {
 /// Pods and their request rates: ns1 has a (3/s) and b (1.5/s), ns2 has c (5/s).
 const PODS: &[(&str, &str, f64)] = &[("ns1", "a", 3.0), ("ns1", "b", 1.5), ("ns2", "c", 5.0)];
 
+/// A counter growing `per_second`, a sample every 15 s over the last five minutes.
+pub fn recent_counter(
+    name: &str,
+    labels: &[(&str, &str)],
+    per_second: f64,
+) -> Result<Series, Box<dyn std::error::Error>> {
+    let start = five_minutes_ago()?;
+    Ok((0..=20).fold(Series::new(name, labels), |s, i| {
+        s.sample(start + i * 15_000, per_second * 15.0 * i as f64)
+    }))
+}
+
+fn five_minutes_ago() -> Result<i64, Box<dyn std::error::Error>> {
+    let now = i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis())?;
+    Ok(now - 300_000)
+}
+
 /// Counters and one queue gauge, a sample every 15 s over the last five minutes.
 pub fn recent_series() -> Result<Vec<Series>, Box<dyn std::error::Error>> {
-    let now = i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis())?;
-    let start = now - 300_000;
+    let start = five_minutes_ago()?;
     let mut series: Vec<Series> = PODS
         .iter()
         .map(|(namespace, pod, per_second)| {

@@ -60,13 +60,14 @@ impl PodCache {
                 return Err(Error::Metric("the pod cache has not synced yet".to_owned()));
             }
         }
+        // Filtered under the store's read lock: only the matching pods are cloned (as `Arc`s).
         let pods = self
             .store
-            .state()
-            .iter()
-            .filter(|pod| {
-                pod.namespace().as_deref() == Some(namespace) && selector.matches(pod.labels())
+            .state_filter(|pod| {
+                pod.metadata.namespace.as_deref() == Some(namespace)
+                    && selector.matches(pod.labels())
             })
+            .iter()
             .map(|pod| decision_pod(pod))
             .collect();
         PodSet::new(pods)

@@ -555,3 +555,168 @@ async fn printer_columns_show_a_reconciled_policy_at_a_glance() -> TestResult {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn object_and_external_metrics_are_read_from_their_apis() -> TestResult {
+    let fake = cluster(3, &[]);
+    if let Ok(mut cluster) = fake.cluster.lock() {
+        cluster.metrics.insert(
+            "/apis/custom.metrics.k8s.io/v1beta2/namespaces/shop/services/checkout/http_request_duration_p99_seconds".to_owned(),
+            json!({"kind": "MetricValueList", "apiVersion": "custom.metrics.k8s.io/v1beta2", "metadata": {}, "items": [
+                {"describedObject": {"kind": "Service", "namespace": "shop", "name": "checkout", "apiVersion": "/v1"},
+                 "metric": {"name": "http_request_duration_p99_seconds", "selector": null}, "timestamp": NOW, "value": "500m"}]}),
+        );
+        cluster.metrics.insert(
+            "/apis/external.metrics.k8s.io/v1beta1/namespaces/shop/queue_depth".to_owned(),
+            json!({"kind": "ExternalMetricValueList", "apiVersion": "external.metrics.k8s.io/v1beta1", "metadata": {}, "items": [
+                {"metricName": "queue_depth", "metricLabels": {"queue": "orders", "shard": "a"}, "timestamp": NOW, "value": "60"},
+                {"metricName": "queue_depth", "metricLabels": {"queue": "orders", "shard": "b"}, "timestamp": NOW, "value": "30"}]}),
+        );
+    }
+    let policy = ScalingPolicy::test()
+        .spec(
+            "metrics",
+            json!([
+                {"type": "Object", "object": {"describedObject": {"apiVersion": "v1", "kind": "Service", "name": "checkout"},
+                                              "metric": {"name": "http_request_duration_p99_seconds"},
+                                              "target": {"type": "Value", "value": "250m"}}},
+                {"type": "External", "external": {"metric": {"name": "queue_depth", "selector": {"matchLabels": {"queue": "orders"}}},
+                                                  "target": {"type": "AverageValue", "averageValue": "30"}}}
+            ]),
+        )
+        .build()?;
+    run_on(&fake, policy, context(&fake, NOW)?).await?;
+    let lines = reconcile_lines(&fake);
+    assert!(lines.contains(&"GET /apis/custom.metrics.k8s.io/v1beta2/namespaces/shop/services/checkout/http_request_duration_p99_seconds".to_owned()), "{lines:?}");
+    assert!(lines.contains(&"GET /apis/external.metrics.k8s.io/v1beta1/namespaces/shop/queue_depth?labelSelector=queue%3Dorders".to_owned()), "{lines:?}");
+    // Object/Value: 500m/250m × 3 ready pods = 6. External/AverageValue: (60+30)/(30 × 3) = 1, within tolerance: 3.
+    assert_eq!(
+        fake.body_of(&format!("PATCH {SCALE}")),
+        Some(json!({"metadata": {"resourceVersion": "7"}, "spec": {"replicas": 6}}))
+    );
+    let status = applied_status(&fake);
+    assert_eq!(status["currentMetrics"][0]["current"], "500m");
+    assert_eq!(status["currentMetrics"][0]["proposedReplicas"], 6);
+    assert_eq!(
+        status["currentMetrics"][1]["current"], "90",
+        "external values are summed over series, as the HPA does"
+    );
+    assert_eq!(status["currentMetrics"][1]["proposedReplicas"], 3);
+    assert_eq!(
+        status["decidingMetric"],
+        "500m/250m (http_request_duration_p99_seconds)"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_raw_query_reaches_the_store_confined_to_the_policy_namespace() -> TestResult {
+    use test_support::fault::{Behaviour, FaultyStore};
+
+    let answer = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1767225600,"90"]}]}}"#;
+    let store_server = FaultyStore::start(Behaviour::Answer {
+        status: 200,
+        body: answer.to_owned(),
+    })
+    .await?;
+    let store = metrics_store::HttpStore::new(metrics_store::StoreConfig::new(store_server.url()))?;
+    let mut registry = prometheus_client::registry::Registry::default();
+    let store = metrics_store::Instrumented::new(
+        store,
+        metrics_store::StoreMetrics::register(&mut registry),
+    );
+    let fake = cluster(3, &[]);
+    let now: Timestamp = NOW.parse()?;
+    let ctx = Arc::new(
+        Context::new(fake.client(), Some(store), ControllerConfig::default())
+            .with_clock(move || now),
+    );
+    run_on(&fake, query_policy().build()?, ctx).await?;
+
+    let sent = store_server.requests();
+    assert_eq!(sent.len(), 1);
+    let query: String = form_urlencoded::parse(sent[0].body.as_bytes())
+        .find(|(key, _)| key == "query")
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default();
+    assert_eq!(
+        query, r#"sum(rate(jobs_total{namespace="shop"}[2m]))"#,
+        "the store only ever sees the confined query"
+    );
+    // 90 / (30 × 3) = 1: within tolerance, hold 3.
+    assert_eq!(applied_status(&fake)["currentMetrics"][0]["current"], "90");
+    Ok(())
+}
+
+/// A policy on a custom resource `example.com/v1 Widget checkout`, resolved by discovery.
+fn widget_cluster(with_scale_subresource: bool) -> FakeApi {
+    let fake = cluster(3, &["100", "100", "100"]);
+    let mut resources = vec![
+        json!({"name": "widgets", "singularName": "widget", "namespaced": true, "kind": "Widget", "verbs": ["get", "list", "patch"]}),
+    ];
+    if with_scale_subresource {
+        resources.push(json!({"name": "widgets/scale", "singularName": "", "namespaced": true, "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]}));
+    }
+    if let Ok(mut cluster) = fake.cluster.lock() {
+        cluster.discovery.insert(
+            "example.com/v1".to_owned(),
+            json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "example.com/v1", "resources": resources}),
+        );
+    }
+    fake
+}
+
+fn widget_policy() -> PolicyBuilder {
+    ScalingPolicy::test().spec(
+        "scaleTargetRef",
+        json!({"apiVersion": "example.com/v1", "kind": "Widget", "name": "checkout"}),
+    )
+}
+
+#[tokio::test]
+async fn a_custom_resource_with_a_scale_subresource_is_found_by_discovery_and_scaled() -> TestResult
+{
+    let fake = widget_cluster(true);
+    run_on(&fake, widget_policy().build()?, context(&fake, NOW)?).await?;
+    let lines = reconcile_lines(&fake);
+    assert_eq!(
+        lines.first().map(String::as_str),
+        Some("GET /apis/example.com/v1"),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(
+            &"GET /apis/example.com/v1/namespaces/shop/widgets/checkout/scale".to_owned()
+        ),
+        "{lines:?}"
+    );
+    assert_eq!(
+        fake.body_of("PATCH /apis/example.com/v1/namespaces/shop/widgets/checkout/scale"),
+        Some(json!({"metadata": {"resourceVersion": "7"}, "spec": {"replicas": 6}}))
+    );
+    assert_eq!(applied_status(&fake)["target"], "Widget/checkout");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_custom_resource_without_a_scale_subresource_is_a_condition() -> TestResult {
+    let fake = widget_cluster(false);
+    run_on(&fake, widget_policy().build()?, context(&fake, NOW)?).await?;
+    let status = applied_status(&fake);
+    assert_eq!(
+        condition(&status, "AbleToScale"),
+        ("False".into(), "TargetNotFound".into())
+    );
+    let message = status["conditions"][1]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.contains("widgets has no scale subresource"),
+        "{message}"
+    );
+    assert!(
+        !reconcile_lines(&fake).iter().any(|l| l.contains("/scale")),
+        "nothing reads or writes a scale"
+    );
+    Ok(())
+}
