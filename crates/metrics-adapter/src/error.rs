@@ -128,6 +128,24 @@ pub enum Error {
     #[error("{0}")]
     Unsupported(String),
 
+    /// TLS material (certificate, key, CA bundle) could not be read or used, or the server
+    /// could not start listening.
+    #[error("{what}: {reason}")]
+    Tls {
+        /// Which file or step, e.g. `--client-ca-file /etc/ca.pem`.
+        what: String,
+        /// What went wrong.
+        reason: String,
+    },
+
+    /// The request carries no credentials the adapter accepts (answered 401).
+    #[error("Unauthorized: {0}")]
+    Unauthenticated(String),
+
+    /// The request asks for a connection upgrade, which the adapter never performs (400).
+    #[error("connection upgrades ({0}) are not served")]
+    Upgrade(String),
+
     /// The metrics store could not answer (unreachable, slow, garbage, rejected query).
     #[error(transparent)]
     Store(#[from] metrics_store::Error),
@@ -171,9 +189,11 @@ impl Error {
             Error::UnknownMetric { .. } | Error::NoValue { .. } | Error::NoRoute { .. } => {
                 StatusReason::NotFound
             }
-            Error::Parameter { .. } | Error::Request { .. } | Error::Unsupported(_) => {
-                StatusReason::BadRequest
-            }
+            Error::Parameter { .. }
+            | Error::Request { .. }
+            | Error::Unsupported(_)
+            | Error::Upgrade(_) => StatusReason::BadRequest,
+            Error::Unauthenticated(_) => StatusReason::Unauthorized,
             Error::Store(Store::Unavailable { .. }) => StatusReason::ServiceUnavailable,
             Error::Store(Store::Timeout { .. }) => StatusReason::Timeout,
             Error::Store(Store::Query { error_type, .. }) if error_type == "timeout" => {
@@ -186,7 +206,8 @@ impl Error {
             | Error::Regex { .. }
             | Error::Template { .. }
             | Error::Invalid { .. }
-            | Error::UnmappedResource { .. } => StatusReason::InternalError,
+            | Error::UnmappedResource { .. }
+            | Error::Tls { .. } => StatusReason::InternalError,
         }
     }
 }

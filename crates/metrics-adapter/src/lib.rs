@@ -8,7 +8,9 @@
 //! - [`defaults`]: the rules used when no configuration is given;
 //! - [`registry`]: which metrics are servable, relisted from the store's `/api/v1/series`;
 //! - [`provider`]: one request → one store query → the API's value list, or a `Status` error;
-//! - [`server`]: the axum router (plain HTTP for now: no TLS, no authentication yet).
+//! - [`server`]: the axum router (plain HTTP, no access control of its own);
+//! - [`tls`], [`auth`], [`serve`]: HTTPS, client-certificate authentication and the running
+//!   adapter that puts them in front of the router; [`options`]: the command line.
 //!
 //! The first five do no I/O except [`Config::load`], which reads the file it is given; the
 //! registry and provider talk to the store through [`metrics_store::MetricsStore`].
@@ -46,15 +48,19 @@
 //! # Ok::<(), metrics_adapter::Error>(())
 //! ```
 
+pub mod auth;
 pub mod config;
 pub mod defaults;
 pub mod discovery;
 mod error;
 pub mod naming;
+pub mod options;
 pub mod provider;
 pub mod querying;
 pub mod registry;
+pub mod serve;
 pub mod server;
+pub mod tls;
 
 pub use config::{Config, Rule, RuleKind};
 pub use error::{Error, Result};

@@ -1,25 +1,66 @@
-//! `sextant-adapter`: will serve `custom.metrics.k8s.io` and `external.metrics.k8s.io` by
-//! translating each request into PromQL. Only `--help` and `--version` work so far.
+//! `sextant-adapter`: serves `custom.metrics.k8s.io` and `external.metrics.k8s.io` over HTTPS by
+//! translating each request into PromQL. Wiring only: the flags are [`Options`], the server is
+//! [`Adapter`].
 
 use std::process::ExitCode;
 
 use clap::Parser;
-
-/// Command line of `sextant-adapter`; the server's flags arrive with the server itself.
-#[derive(Debug, Parser)]
-#[command(
-    name = "sextant-adapter",
-    version,
-    about = "Serves custom.metrics.k8s.io and external.metrics.k8s.io from a Prometheus-compatible store.",
-    long_about = "Serves custom.metrics.k8s.io and external.metrics.k8s.io from a Prometheus-compatible store.\n\n\
-                  Not implemented yet: this build only answers --help and --version."
-)]
-struct Cli {}
+use metrics_adapter::options::Options;
+use metrics_adapter::serve::Adapter;
 
 fn main() -> ExitCode {
-    let _cli = Cli::parse();
-    eprintln!(
-        "sextant-adapter: the API server is not implemented yet; this build only answers --help and --version"
-    );
-    ExitCode::from(2)
+    let options = Options::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("sextant-adapter: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let adapter = match Adapter::start(&options).await {
+            Ok(adapter) => adapter,
+            Err(error) => {
+                eprintln!("sextant-adapter: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        adapter.serve(shutdown_signal()).await;
+        ExitCode::SUCCESS
+    })
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = tokio::signal::ctrl_c() => {},
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("shutting down");
 }

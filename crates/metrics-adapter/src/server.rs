@@ -2,8 +2,8 @@
 //! custom-metrics versions, external metrics, health probes and minimal OpenAPI documents, with
 //! every error answered as a Kubernetes `Status` whose `code` is the HTTP status.
 //!
-//! Plain HTTP only: TLS, authentication and authorization are not part of this router yet, so
-//! it must not be exposed beyond loopback as it stands. It never redirects.
+//! Plain HTTP, with no access control of its own: [`crate::serve`] puts TLS and authentication
+//! in front of it; served alone it must not be exposed beyond loopback. It never redirects.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,0 +1,215 @@
+//! Authentication of API requests, as k8s.io/apiserver does it for an aggregated API server:
+//!
+//! - a **front-proxy** client certificate (chaining to `--requestheader-client-ca-file`, with a
+//!   CN in `--requestheader-allowed-names`, any CN when that list is empty) vouches for the user
+//!   named in the request headers (`X-Remote-User`, `X-Remote-Group`, `X-Remote-Extra-*`);
+//! - a plain **client certificate** chaining to `--client-ca-file` is the user its CN names,
+//!   in the groups its O values name;
+//! - anything else (no certificate, another CA, a front-proxy CN not allowed, a front-proxy
+//!   certificate without a user header, a bearer token) is a 401 `Status`.
+//!
+//! The certificate is judged once per connection ([`Authenticator::peer`]); the headers once per
+//! request ([`Authenticator::authenticate`]). Not implemented yet: bearer tokens (TokenReview)
+//! and reading these settings from the `extension-apiserver-authentication` ConfigMap.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, header};
+use rustls::server::danger::ClientCertVerifier;
+use rustls_pki_types::{CertificateDer, UnixTime};
+
+use crate::{Error, Result};
+
+/// The front-proxy (request header) settings: the CA, allowed CNs and header names.
+#[derive(Debug, Clone)]
+pub struct FrontProxy {
+    /// Verifies chains against `--requestheader-client-ca-file`.
+    pub verifier: Arc<dyn ClientCertVerifier>,
+    /// CNs allowed to act as front proxy; empty = any CN the CA signed.
+    pub allowed_names: Vec<String>,
+    /// Headers carrying the user name; the first present wins.
+    pub username_headers: Vec<String>,
+    /// Headers carrying groups; every value of each counts.
+    pub group_headers: Vec<String>,
+    /// Prefixes of headers carrying extra attributes (`X-Remote-Extra-<key>`).
+    pub extra_headers_prefixes: Vec<String>,
+}
+
+/// Who a request is made for, once authenticated.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UserInfo {
+    /// The user name.
+    pub name: String,
+    /// The user's groups.
+    pub groups: Vec<String>,
+    /// Extra attributes (front proxy only), keys lowercased.
+    pub extra: BTreeMap<String, Vec<String>>,
+}
+
+/// What a connection's client certificate established, judged once per connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Peer {
+    /// No client certificate was presented.
+    Anonymous,
+    /// An allowed front proxy, identified by its CN; the user comes from the headers.
+    FrontProxy(String),
+    /// A user authenticated by a `--client-ca-file` certificate.
+    User(UserInfo),
+    /// A certificate that authenticates nobody, and why.
+    Rejected(String),
+}
+
+/// Judges client certificates and request headers (see the module documentation).
+#[derive(Debug, Clone, Default)]
+pub struct Authenticator {
+    front_proxy: Option<FrontProxy>,
+    client_ca: Option<Arc<dyn ClientCertVerifier>>,
+}
+
+/// The subject's CN and O values of a DER certificate.
+fn subject(cert: &CertificateDer<'_>) -> Option<(String, Vec<String>)> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
+    let subject = parsed.subject();
+    let cn = subject
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())?
+        .to_owned();
+    let orgs = subject
+        .iter_organization()
+        .filter_map(|o| o.as_str().ok().map(str::to_owned))
+        .collect();
+    Some((cn, orgs))
+}
+
+impl Authenticator {
+    /// An authenticator trusting the given front proxy and client CA (each optional).
+    pub fn new(
+        front_proxy: Option<FrontProxy>,
+        client_ca: Option<Arc<dyn ClientCertVerifier>>,
+    ) -> Self {
+        Authenticator {
+            front_proxy,
+            client_ca,
+        }
+    }
+
+    /// The CA verifiers, to hint their subjects in the TLS handshake.
+    pub fn ca_verifiers(&self) -> Vec<Arc<dyn ClientCertVerifier>> {
+        self.front_proxy
+            .iter()
+            .map(|f| Arc::clone(&f.verifier))
+            .chain(self.client_ca.iter().cloned())
+            .collect()
+    }
+
+    /// Judges the chain a client presented (leaf first): which CA, if any, vouches for it.
+    pub fn peer(&self, chain: Option<&[CertificateDer<'static>]>) -> Peer {
+        let Some((leaf, intermediates)) = chain.and_then(|c| c.split_first()) else {
+            return Peer::Anonymous;
+        };
+        let Some((cn, orgs)) = subject(leaf) else {
+            return Peer::Rejected("the client certificate has no readable subject CN".into());
+        };
+        let now = UnixTime::now();
+        let verified = |v: &Arc<dyn ClientCertVerifier>| {
+            v.verify_client_cert(leaf, intermediates, now).is_ok()
+        };
+        if let Some(front) = &self.front_proxy
+            && verified(&front.verifier)
+        {
+            if front.allowed_names.is_empty() || front.allowed_names.contains(&cn) {
+                return Peer::FrontProxy(cn);
+            }
+            if !self.client_ca.as_ref().is_some_and(verified) {
+                return Peer::Rejected(format!(
+                    "front-proxy certificate CN {cn:?} is not in --requestheader-allowed-names"
+                ));
+            }
+        }
+        if self.client_ca.as_ref().is_some_and(verified) {
+            return Peer::User(UserInfo {
+                name: cn,
+                groups: orgs,
+                extra: BTreeMap::new(),
+            });
+        }
+        Peer::Rejected(format!(
+            "the client certificate of {cn:?} does not chain to a trusted client CA"
+        ))
+    }
+
+    /// The user a request is made for, or a 401 error saying why there is none.
+    pub fn authenticate(&self, peer: &Peer, headers: &HeaderMap) -> Result<UserInfo> {
+        match peer {
+            Peer::User(user) => Ok(user.clone()),
+            Peer::FrontProxy(cn) => match &self.front_proxy {
+                Some(front) => from_headers(front, cn, headers),
+                None => Err(Error::Unauthenticated(
+                    "no front proxy is configured".into(),
+                )),
+            },
+            Peer::Rejected(reason) => Err(Error::Unauthenticated(reason.clone())),
+            Peer::Anonymous if headers.contains_key(header::AUTHORIZATION) => {
+                Err(Error::Unauthenticated(
+                    "bearer tokens are not accepted (TokenReview is not implemented); \
+                     use a client certificate"
+                        .into(),
+                ))
+            }
+            Peer::Anonymous => Err(Error::Unauthenticated(
+                "no client certificate was presented".into(),
+            )),
+        }
+    }
+}
+
+/// The user a front proxy vouches for, from the configured request headers.
+fn from_headers(front: &FrontProxy, cn: &str, headers: &HeaderMap) -> Result<UserInfo> {
+    let values = |name: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let name = front
+        .username_headers
+        .iter()
+        .find_map(|h| values(h).into_iter().next())
+        .ok_or_else(|| {
+            Error::Unauthenticated(format!(
+                "front proxy {cn:?} sent no user header ({})",
+                front.username_headers.join(", ")
+            ))
+        })?;
+    let groups = front.group_headers.iter().flat_map(|h| values(h)).collect();
+    let mut extra: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (key, value) in headers {
+        let key = key.as_str();
+        let Some(rest) = front.extra_headers_prefixes.iter().find_map(|prefix| {
+            let prefix = prefix.to_ascii_lowercase();
+            key.strip_prefix(prefix.as_str()).filter(|r| !r.is_empty())
+        }) else {
+            continue;
+        };
+        if let Ok(value) = value.to_str() {
+            extra
+                .entry(rest.to_owned())
+                .or_default()
+                .push(value.to_owned());
+        }
+    }
+    Ok(UserInfo {
+        name,
+        groups,
+        extra,
+    })
+}
+
+#[cfg(test)]
+mod tests;

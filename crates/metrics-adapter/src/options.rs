@@ -1,0 +1,147 @@
+//! The command line of `sextant-adapter`, with the flag names k8s.io/apiserver gives them, so
+//! manifests written for other aggregated API servers carry over. Flags accept `--flag=value`
+//! and `--flag value`; durations are Go style (`500ms`, `30s`, `2m`, `1m30s`).
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Every flag of `sextant-adapter`.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "sextant-adapter",
+    version,
+    about = "Serves custom.metrics.k8s.io and external.metrics.k8s.io from a Prometheus-compatible store."
+)]
+pub struct Options {
+    /// The port to serve HTTPS on.
+    #[arg(long, default_value_t = 6443)]
+    pub secure_port: u16,
+
+    /// The address to listen on.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind_address: IpAddr,
+
+    /// The server's certificate (PEM, leaf first); a self-signed one is generated when absent.
+    #[arg(long, requires = "tls_private_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// The server certificate's private key (PEM).
+    #[arg(long, requires = "tls_cert_file")]
+    pub tls_private_key_file: Option<PathBuf>,
+
+    /// CA bundle authenticating plain client certificates (CN = user, O = groups).
+    #[arg(long)]
+    pub client_ca_file: Option<PathBuf>,
+
+    /// CA bundle authenticating front-proxy (aggregator) client certificates.
+    #[arg(long)]
+    pub requestheader_client_ca_file: Option<PathBuf>,
+
+    /// CNs allowed as front proxy (comma list); empty = any CN the front-proxy CA signed.
+    #[arg(long, value_delimiter = ',')]
+    pub requestheader_allowed_names: Vec<String>,
+
+    /// Request headers naming the user (comma list); the first present wins.
+    #[arg(long, value_delimiter = ',', default_value = "X-Remote-User")]
+    pub requestheader_username_headers: Vec<String>,
+
+    /// Request headers naming the user's groups (comma list).
+    #[arg(long, value_delimiter = ',', default_value = "X-Remote-Group")]
+    pub requestheader_group_headers: Vec<String>,
+
+    /// Prefixes of request headers carrying extra user attributes (comma list).
+    #[arg(long, value_delimiter = ',', default_value = "X-Remote-Extra-")]
+    pub requestheader_extra_headers_prefix: Vec<String>,
+
+    /// Allow every authenticated request (SubjectAccessReview is not implemented; required).
+    #[arg(long)]
+    pub authorization_always_allow: bool,
+
+    /// The store's base URL, e.g. http://prometheus.monitoring:9090.
+    #[arg(long)]
+    pub prometheus_url: String,
+
+    /// A prometheus-adapter rules file; the default rules when absent.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+
+    /// How often every rule's series are relisted.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub metrics_relist_interval: Duration,
+
+    /// The store deadline of each request (and of each relist).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub query_timeout: Duration,
+}
+
+/// Parses a Go-style duration: one or more `<number><unit>` with units `ms`, `s`, `m`, `h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("{text:?} is not a duration such as 500ms, 30s, 2m or 1m30s");
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    let mut total = Duration::ZERO;
+    while !rest.is_empty() {
+        let split = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        let (number, tail) = rest.split_at(split);
+        let number: f64 = number.parse().map_err(|_| bad())?;
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_len);
+        let seconds = match unit {
+            "ms" => number / 1000.0,
+            "s" => number,
+            "m" => number * 60.0,
+            "h" => number * 3600.0,
+            _ => return Err(bad()),
+        };
+        total += Duration::try_from_secs_f64(seconds).map_err(|_| bad())?;
+        rest = tail;
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert!(parse_duration("30").is_err());
+        assert!(parse_duration("3d").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn both_flag_spellings_and_defaults() {
+        let options = Options::try_parse_from([
+            "sextant-adapter",
+            "--prometheus-url=http://p:9090",
+            "--secure-port",
+            "8443",
+            "--requestheader-allowed-names=a,b",
+            "--authorization-always-allow",
+            "--metrics-relist-interval",
+            "1m",
+        ])
+        .unwrap();
+        assert_eq!(options.secure_port, 8443);
+        assert_eq!(options.requestheader_allowed_names, ["a", "b"]);
+        assert_eq!(options.requestheader_username_headers, ["X-Remote-User"]);
+        assert_eq!(options.metrics_relist_interval, Duration::from_secs(60));
+        assert_eq!(options.query_timeout, Duration::from_secs(10));
+        assert!(options.authorization_always_allow);
+        assert!(Options::try_parse_from(["sextant-adapter"]).is_err());
+    }
+}

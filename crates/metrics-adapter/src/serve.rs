@@ -1,0 +1,239 @@
+//! The running adapter: flags → configuration, store client, relist task and an HTTPS accept
+//! loop that authenticates each request ([`crate::auth`]) before the [`crate::server`] router
+//! sees it.
+//!
+//! HTTP/1.1 only, and connections are never upgraded: hyper serves them without upgrade
+//! support, and a request asking for one (`Upgrade` header, `CONNECT`) is answered 400 before
+//! routing. Health paths (`/healthz`, `/livez`, `/readyz`) need no authentication.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, Response, header};
+use axum::response::IntoResponse;
+use hyper_util::rt::TokioIo;
+use metrics_store::{HttpStore, StoreConfig};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+use tower_service::Service;
+
+use crate::auth::{Authenticator, FrontProxy, Peer};
+use crate::options::Options;
+use crate::provider::Provider;
+use crate::registry::Registry;
+use crate::server::{Server, router};
+use crate::{Config, Error, Result, defaults, tls};
+
+/// Paths answered without authentication.
+pub const HEALTH_PATHS: &[&str] = &["/healthz", "/livez", "/readyz"];
+
+/// How long a client may take to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An adapter bound to its port, its relist task running, ready to [`Adapter::serve`].
+pub struct Adapter {
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    auth: Arc<Authenticator>,
+    app: Router,
+    relist: JoinHandle<()>,
+}
+
+fn invalid(at: &str, reason: impl Into<String>) -> Error {
+    Error::Invalid {
+        at: at.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// The authenticator the flags describe (front proxy and client CA, each optional).
+pub fn authenticator(options: &Options) -> Result<Authenticator> {
+    let front_proxy = match &options.requestheader_client_ca_file {
+        Some(path) => Some(FrontProxy {
+            verifier: tls::ca_verifier("--requestheader-client-ca-file", path)?,
+            allowed_names: options.requestheader_allowed_names.clone(),
+            username_headers: options.requestheader_username_headers.clone(),
+            group_headers: options.requestheader_group_headers.clone(),
+            extra_headers_prefixes: options.requestheader_extra_headers_prefix.clone(),
+        }),
+        None => None,
+    };
+    let client_ca = match &options.client_ca_file {
+        Some(path) => Some(tls::ca_verifier("--client-ca-file", path)?),
+        None => None,
+    };
+    if front_proxy.is_none() && client_ca.is_none() {
+        tracing::warn!(
+            "neither --requestheader-client-ca-file nor --client-ca-file is set: \
+             every request except the health probes will be refused (401)"
+        );
+    }
+    Ok(Authenticator::new(front_proxy, client_ca))
+}
+
+impl Adapter {
+    /// Checks the flags, loads the configuration and TLS material, binds the port and starts the
+    /// relist task. Refuses to start without `--authorization-always-allow`.
+    pub async fn start(options: &Options) -> Result<Self> {
+        if !options.authorization_always_allow {
+            return Err(invalid(
+                "--authorization-always-allow",
+                "authorization by SubjectAccessReview is not implemented; the adapter starts \
+                 only with --authorization-always-allow (every authenticated user may read \
+                 every metric)",
+            ));
+        }
+        tracing::warn!(
+            "--authorization-always-allow: every authenticated request is allowed, \
+             no SubjectAccessReview is made"
+        );
+        let config = match &options.config {
+            Some(path) => Config::load(path).map_err(|error| match error {
+                Error::Read { .. } => error,
+                other => invalid(&format!("--config {}", path.display()), other.to_string()),
+            })?,
+            None => defaults::default_config(defaults::DEFAULT_WINDOW)?,
+        };
+        let auth = authenticator(options)?;
+        let (chain, key) = tls::server_identity(
+            options.tls_cert_file.as_deref(),
+            options.tls_private_key_file.as_deref(),
+        )?;
+        let tls_config = tls::server_config(chain, key, &auth.ca_verifiers())?;
+        let store = Arc::new(HttpStore::new(StoreConfig::new(&options.prometheus_url))?);
+        let registry = Arc::new(Registry::new(
+            Arc::new(config),
+            options.metrics_relist_interval,
+        ));
+        let relist = {
+            let (registry, store) = (Arc::clone(&registry), Arc::clone(&store));
+            let deadline = options.query_timeout;
+            tokio::spawn(async move { registry.run(store.as_ref(), deadline).await })
+        };
+        let server = Arc::new(Server::new(
+            Provider::new(registry, store),
+            options.query_timeout,
+        ));
+        let address = SocketAddr::new(options.bind_address, options.secure_port);
+        let listener = TcpListener::bind(address).await.map_err(|e| Error::Tls {
+            what: format!("listening on {address}"),
+            reason: e.to_string(),
+        });
+        let listener = match listener {
+            Ok(listener) => listener,
+            Err(error) => {
+                relist.abort();
+                return Err(error);
+            }
+        };
+        Ok(Adapter {
+            listener,
+            acceptor: TlsAcceptor::from(tls_config),
+            auth: Arc::new(auth),
+            app: router(server),
+            relist,
+        })
+    }
+
+    /// The address actually bound (for `--secure-port 0`).
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        self.listener.local_addr().map_err(|e| Error::Tls {
+            what: "the listening socket".to_owned(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Serves HTTPS until `shutdown` completes, then stops accepting and stops relisting.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        tracing::info!(address = ?self.listener.local_addr().ok(), "serving HTTPS");
+        loop {
+            let accepted = tokio::select! {
+                () = &mut shutdown => break,
+                accepted = self.listener.accept() => accepted,
+            };
+            let (tcp, remote) = match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    continue;
+                }
+            };
+            let acceptor = self.acceptor.clone();
+            let auth = Arc::clone(&self.auth);
+            let app = self.app.clone();
+            tokio::spawn(async move {
+                let stream =
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(error)) => {
+                            tracing::debug!(%remote, %error, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%remote, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                let peer = Arc::new(auth.peer(stream.get_ref().1.peer_certificates()));
+                let service = hyper::service::service_fn(move |request| {
+                    handle(request, app.clone(), Arc::clone(&auth), Arc::clone(&peer))
+                });
+                if let Err(error) = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await
+                {
+                    tracing::debug!(%remote, %error, "connection ended with an error");
+                }
+            });
+        }
+        self.relist.abort();
+    }
+}
+
+/// Whether a request asks to switch protocols.
+fn wants_upgrade<B>(request: &Request<B>) -> bool {
+    request.method() == Method::CONNECT || request.headers().contains_key(header::UPGRADE)
+}
+
+/// Refuses upgrades, authenticates (except health paths), then routes.
+async fn handle<B>(
+    request: Request<B>,
+    mut app: Router,
+    auth: Arc<Authenticator>,
+    peer: Arc<Peer>,
+) -> std::result::Result<Response<Body>, Infallible>
+where
+    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    if wants_upgrade(&request) {
+        let asked = request
+            .headers()
+            .get(header::UPGRADE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("CONNECT")
+            .to_owned();
+        return Ok(Error::Upgrade(asked).into_response());
+    }
+    let mut request = request.map(Body::new);
+    if !HEALTH_PATHS.contains(&request.uri().path()) {
+        match auth.authenticate(&peer, request.headers()) {
+            Ok(user) => {
+                tracing::debug!(user = %user.name, path = %request.uri().path(), "authenticated");
+                request.extensions_mut().insert(user);
+            }
+            Err(error) => {
+                tracing::info!(%error, path = %request.uri().path(), "unauthenticated request");
+                return Ok(error.into_response());
+            }
+        }
+    }
+    app.call(request).await
+}

@@ -1,0 +1,196 @@
+//! TLS for the adapter: the server's certificate (from `--tls-cert-file`/`--tls-private-key-file`,
+//! or a self-signed pair generated at start), and the client-certificate CAs
+//! (`--requestheader-client-ca-file`, `--client-ca-file`).
+//!
+//! Client certificates are *requested, never required*, and at the TLS level only their proof of
+//! possession (the handshake signature) is checked: any chain is let through the handshake, as
+//! k8s.io/apiserver does with Go's `RequestClientCert`. The chain is verified afterwards, in
+//! [`crate::auth`], against each CA separately with its own [`WebPkiClientVerifier`], so the
+//! adapter knows *which* CA vouched for the certificate (front proxy or plain client), and a
+//! certificate from an unknown CA is answered with a 401 `Status` rather than a TLS alert.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::crypto::CryptoProvider;
+use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{
+    DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
+};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime};
+
+use crate::{Error, Result};
+
+/// The crypto provider of every TLS object the adapter builds (ring).
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn tls_error(what: impl Into<String>, reason: impl std::fmt::Display) -> Error {
+    Error::Tls {
+        what: what.into(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Reads every certificate of a PEM file; `flag` names the flag in errors.
+fn read_certs(flag: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>> {
+    let what = || format!("{flag} {}", path.display());
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| tls_error(what(), e))?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| tls_error(what(), e))?;
+    if certs.is_empty() {
+        return Err(tls_error(what(), "no PEM certificate in the file"));
+    }
+    Ok(certs)
+}
+
+/// A verifier of client chains against the CA bundle at `path` (a `--*-client-ca-file`).
+pub fn ca_verifier(flag: &str, path: &Path) -> Result<Arc<dyn ClientCertVerifier>> {
+    let mut roots = RootCertStore::empty();
+    for cert in read_certs(flag, path)? {
+        roots
+            .add(cert)
+            .map_err(|e| tls_error(format!("{flag} {}", path.display()), e))?;
+    }
+    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+        .build()
+        .map_err(|e| tls_error(format!("{flag} {}", path.display()), e))
+}
+
+/// The server's certificate chain and key: read from the two files when both are given,
+/// generated (self-signed for `localhost` and `127.0.0.1`, with a warning) when both are absent.
+pub fn server_identity(
+    cert_file: Option<&Path>,
+    key_file: Option<&Path>,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
+    match (cert_file, key_file) {
+        (Some(cert), Some(key)) => {
+            let chain = read_certs("--tls-cert-file", cert)?;
+            let key = PrivateKeyDer::from_pem_file(key)
+                .map_err(|e| tls_error(format!("--tls-private-key-file {}", key.display()), e))?;
+            Ok((chain, key))
+        }
+        (None, None) => {
+            tracing::warn!(
+                "no --tls-cert-file/--tls-private-key-file: serving a self-signed certificate \
+                 generated at start; clients cannot verify it"
+            );
+            let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+            let generated = rcgen::generate_simple_self_signed(names)
+                .map_err(|e| tls_error("self-signed certificate", e))?;
+            let key = PrivatePkcs8KeyDer::from(generated.signing_key.serialize_der());
+            Ok((vec![generated.cert.der().clone()], key.into()))
+        }
+        _ => Err(tls_error(
+            "--tls-cert-file/--tls-private-key-file",
+            "give both flags or neither",
+        )),
+    }
+}
+
+/// The server's TLS configuration: HTTP/1.1 only, client certificates requested from clients
+/// (hinting `hint_cas`' subjects) but optional, and checked at the TLS level only for proof of
+/// possession (see the module documentation).
+pub fn server_config(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    hint_cas: &[Arc<dyn ClientCertVerifier>],
+) -> Result<Arc<ServerConfig>> {
+    let provider = provider();
+    let verifier = RequestClientCert {
+        hints: hint_cas
+            .iter()
+            .flat_map(|v| v.root_hint_subjects().iter().cloned())
+            .collect(),
+        provider: Arc::clone(&provider),
+    };
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls_error("TLS configuration", e))?
+        .with_client_cert_verifier(Arc::new(verifier))
+        .with_single_cert(chain, key)
+        .map_err(|e| tls_error("server certificate and key", e))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Requests a client certificate, accepts any chain, and verifies the handshake signature made
+/// with its key; the chain is judged later by [`crate::auth`].
+#[derive(Debug)]
+struct RequestClientCert {
+    hints: Vec<DistinguishedName>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ClientCertVerifier for RequestClientCert {
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &self.hints
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> std::result::Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn self_signed_when_both_files_are_absent_and_an_error_when_one_is() {
+        let (chain, key) = server_identity(None, None).unwrap();
+        assert_eq!(chain.len(), 1);
+        assert!(server_config(chain, key, &[]).is_ok());
+        let error = server_identity(Some(Path::new("/nonexistent.pem")), None).unwrap_err();
+        assert!(error.to_string().contains("both"), "{error}");
+    }
+}

@@ -1,0 +1,339 @@
+//! The adapter over HTTPS with authentication: front-proxy certificates with request headers,
+//! plain client certificates, and every way of being refused (401 `Status`); health probes
+//! without credentials; upgrades refused; `kubectl get --raw` against the adapter directly; and
+//! the binary's refusal to start without `--authorization-always-allow`.
+//!
+//! The store is a closed port: discovery documents do not need it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use metrics_adapter::options::Options;
+use metrics_adapter::serve::Adapter;
+use rustls::RootCertStore;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use serde_json::Value;
+use test_support::pki::{IssuedCert, TestCa};
+use tokio::task::JoinHandle;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+const V2: &str = "/apis/custom.metrics.k8s.io/v1beta2";
+const FRONT_PROXY_CN: &str = "front-proxy-client";
+
+async fn bounded(body: impl Future<Output = TestResult>) -> TestResult {
+    tokio::time::timeout(Duration::from_secs(60), body).await?
+}
+
+/// A running adapter with its CAs: `server` (its certificate), `front` (front proxy),
+/// `clients` (`--client-ca-file`) and `other` (trusted by nobody).
+struct Setup {
+    dir: tempfile::TempDir,
+    server: TestCa,
+    front: TestCa,
+    clients: TestCa,
+    other: TestCa,
+    url: String,
+    port: u16,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn start() -> Result<Setup, Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let server = TestCa::new(dir.path(), "server")?;
+    let front = TestCa::new(dir.path(), "front")?;
+    let clients = TestCa::new(dir.path(), "clients")?;
+    let other = TestCa::new(dir.path(), "other")?;
+    let serving = server.server_cert("serving")?;
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        format!("http://{}", listener.local_addr()?)
+    };
+    let path = |p: &std::path::Path| p.display().to_string();
+    let options = Options::try_parse_from([
+        "sextant-adapter".to_owned(),
+        "--secure-port=0".to_owned(),
+        "--bind-address=127.0.0.1".to_owned(),
+        format!("--tls-cert-file={}", path(&serving.cert_path)),
+        "--tls-private-key-file".to_owned(),
+        path(&serving.key_path),
+        format!("--client-ca-file={}", path(clients.cert_path())),
+        format!("--requestheader-client-ca-file={}", path(front.cert_path())),
+        format!("--requestheader-allowed-names={FRONT_PROXY_CN},other-name"),
+        "--authorization-always-allow".to_owned(),
+        "--prometheus-url".to_owned(),
+        closed,
+        "--query-timeout=2s".to_owned(),
+    ])?;
+    let adapter = Adapter::start(&options).await?;
+    let port = adapter.local_addr()?.port();
+    let task = tokio::spawn(adapter.serve(std::future::pending()));
+    Ok(Setup {
+        dir,
+        server,
+        front,
+        clients,
+        other,
+        url: format!("https://127.0.0.1:{port}"),
+        port,
+        task,
+    })
+}
+
+impl Setup {
+    /// A client trusting the server's CA, presenting `cert` if given.
+    fn client(
+        &self,
+        cert: Option<&IssuedCert>,
+    ) -> Result<reqwest::Client, Box<dyn std::error::Error>> {
+        let mut roots = RootCertStore::empty();
+        roots.add(CertificateDer::from_pem_file(self.server.cert_path())?)?;
+        let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots);
+        let config = match cert {
+            Some(cert) => builder.with_client_auth_cert(
+                CertificateDer::pem_file_iter(&cert.cert_path)?.collect::<Result<Vec<_>, _>>()?,
+                PrivateKeyDer::from_pem_file(&cert.key_path)?,
+            )?,
+            None => builder.with_no_client_auth(),
+        };
+        Ok(reqwest::Client::builder()
+            .tls_backend_preconfigured(config)
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(10))
+            .build()?)
+    }
+
+    /// GETs `path` with `headers`, returning the status and the JSON body (Null if not JSON).
+    async fn get(
+        &self,
+        client: &reqwest::Client,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<(u16, Value), Box<dyn std::error::Error>> {
+        let mut request = client.get(format!("{}{path}", self.url));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await?;
+        Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
+    }
+}
+
+/// Asserts a 401 `Status` body and returns its message.
+fn unauthorized(answer: (u16, Value)) -> String {
+    let (status, body) = answer;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["kind"], "Status", "{body}");
+    assert_eq!(body["code"], 401, "{body}");
+    body["message"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn front_proxy_certificates_need_an_allowed_cn_and_a_user_header() -> TestResult {
+    bounded(async {
+        let setup = start().await?;
+        let proxy = setup.client(Some(&setup.front.client_cert(FRONT_PROXY_CN, &[])?))?;
+        let (status, body) = setup
+            .get(
+                &proxy,
+                "/apis",
+                &[("X-Remote-User", "alice"), ("X-Remote-Group", "dev")],
+            )
+            .await?;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["kind"], "APIGroupList", "{body}");
+
+        let message = unauthorized(setup.get(&proxy, "/apis", &[]).await?);
+        assert!(message.contains("X-Remote-User"), "{message}");
+
+        let stranger = setup.client(Some(&setup.front.client_cert("not-allowed", &[])?))?;
+        let message = unauthorized(
+            setup
+                .get(&stranger, "/apis", &[("X-Remote-User", "alice")])
+                .await?,
+        );
+        assert!(message.contains("requestheader-allowed-names"), "{message}");
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn client_ca_certificates_authenticate_and_others_are_401() -> TestResult {
+    bounded(async {
+        let setup = start().await?;
+        let user = setup.client(Some(&setup.clients.client_cert("bob", &["readers"])?))?;
+        let (status, body) = setup.get(&user, V2, &[]).await?;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["kind"], "APIResourceList", "{body}");
+
+        // A certificate from an unknown CA passes the handshake and is refused with a Status.
+        let other = setup.client(Some(&setup.other.client_cert("eve", &["readers"])?))?;
+        let message = unauthorized(
+            setup
+                .get(&other, "/apis", &[("X-Remote-User", "eve")])
+                .await?,
+        );
+        assert!(message.contains("does not chain"), "{message}");
+
+        let anonymous = setup.client(None)?;
+        let message = unauthorized(setup.get(&anonymous, "/apis", &[]).await?);
+        assert!(message.contains("no client certificate"), "{message}");
+
+        let message = unauthorized(
+            setup
+                .get(
+                    &anonymous,
+                    "/apis",
+                    &[("Authorization", "Bearer some-token")],
+                )
+                .await?,
+        );
+        assert!(message.contains("bearer"), "{message}");
+
+        // A user header without a front-proxy certificate names nobody.
+        unauthorized(
+            setup
+                .get(&anonymous, "/apis", &[("X-Remote-User", "admin")])
+                .await?,
+        );
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn probes_need_no_credentials_and_upgrades_are_refused() -> TestResult {
+    bounded(async {
+        let setup = start().await?;
+        let anonymous = setup.client(None)?;
+        for path in ["/healthz", "/livez"] {
+            let response = anonymous.get(format!("{}{path}", setup.url)).send().await?;
+            assert_eq!(response.status().as_u16(), 200, "{path}");
+        }
+        let user = setup.client(Some(&setup.clients.client_cert("bob", &[])?))?;
+        let (status, body) = setup
+            .get(
+                &user,
+                "/apis",
+                &[("Connection", "upgrade"), ("Upgrade", "websocket")],
+            )
+            .await?;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["code"], 400, "{body}");
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn kubectl_get_raw_with_a_client_certificate() -> TestResult {
+    bounded(async {
+        let kubectl = std::path::Path::new("/usr/bin/kubectl");
+        if !kubectl.exists() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "kubectl is missing under CI"
+            );
+            eprintln!("skipped: /usr/bin/kubectl is not installed");
+            return Ok(());
+        }
+        let setup = start().await?;
+        let cert = setup
+            .clients
+            .client_cert("kubectl-user", &["sextant-readers"])?;
+        let kubeconfig = setup.dir.path().join("empty-kubeconfig");
+        std::fs::write(&kubeconfig, "")?;
+        let output = tokio::process::Command::new(kubectl)
+            .env("KUBECONFIG", &kubeconfig)
+            .arg("--server")
+            .arg(format!("https://127.0.0.1:{}", setup.port))
+            .arg("--certificate-authority")
+            .arg(setup.server.cert_path())
+            .arg("--client-certificate")
+            .arg(&cert.cert_path)
+            .arg("--client-key")
+            .arg(&cert.key_path)
+            .args(["get", "--raw", V2])
+            .kill_on_drop(true)
+            .output()
+            .await?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let body: Value = serde_json::from_str(&stdout)?;
+        assert_eq!(body["kind"], "APIResourceList", "{body}");
+        assert_eq!(
+            body["groupVersion"], "custom.metrics.k8s.io/v1beta2",
+            "{body}"
+        );
+        Ok(())
+    })
+    .await
+}
+
+#[test]
+fn the_binary_refuses_to_start_without_authorization_always_allow() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_sextant-adapter"))
+        .args([
+            "--prometheus-url=http://127.0.0.1:1",
+            "--secure-port=0",
+            "--bind-address=127.0.0.1",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--authorization-always-allow"), "{stderr}");
+}
+
+#[test]
+fn the_binary_requires_prometheus_url() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_sextant-adapter"))
+        .arg("--authorization-always-allow")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "a clap usage error");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--prometheus-url"), "{stderr}");
+}
+
+#[test]
+fn the_binary_names_a_bad_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("rules.yaml");
+    std::fs::write(&config, "rules: [{seriesQuery: 1, name: {matches: '('}}]").unwrap();
+    for file in [config, dir.path().join("missing.yaml")] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_sextant-adapter"))
+            .args([
+                "--prometheus-url=http://127.0.0.1:1",
+                "--authorization-always-allow",
+            ])
+            .arg(format!("--config={}", file.display()))
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(&file.display().to_string()), "{stderr}");
+    }
+}
