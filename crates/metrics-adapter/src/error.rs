@@ -142,6 +142,23 @@ pub enum Error {
     #[error("Unauthorized: {0}")]
     Unauthenticated(String),
 
+    /// The SubjectAccessReview denied the request (answered 403).
+    #[error("{}", forbidden_message(user, attributes, reason))]
+    Forbidden {
+        /// The user asking.
+        user: String,
+        /// What was asked for.
+        attributes: Box<crate::authz::Attributes>,
+        /// The authorizer's reason, possibly empty.
+        reason: String,
+    },
+
+    /// The SubjectAccessReview could not be made; the request is refused (500, fail closed).
+    #[error(
+        "Internal error occurred: authorization could not be checked (SubjectAccessReview failed): {0}"
+    )]
+    AuthorizerFailed(String),
+
     /// The request asks for a connection upgrade, which the adapter never performs (400).
     #[error("connection upgrades ({0}) are not served")]
     Upgrade(String),
@@ -149,6 +166,30 @@ pub enum Error {
     /// The metrics store could not answer (unreachable, slow, garbage, rejected query).
     #[error(transparent)]
     Store(#[from] metrics_store::Error),
+}
+
+fn forbidden_message(user: &str, a: &crate::authz::Attributes, reason: &str) -> String {
+    let object = if a.name.is_empty() {
+        a.full_resource()
+    } else {
+        format!("{} {:?}", a.full_resource(), a.name)
+    };
+    let scope = if a.namespace.is_empty() {
+        " at the cluster scope".to_owned()
+    } else {
+        format!(" in the namespace {:?}", a.namespace)
+    };
+    let reason = if reason.is_empty() {
+        String::new()
+    } else {
+        format!(": {reason}")
+    };
+    format!(
+        "{object} is forbidden: User {user:?} cannot {} resource {:?} in API group {:?}{scope}{reason}",
+        a.verb,
+        a.full_resource(),
+        a.group
+    )
 }
 
 fn unknown_metric_message(metric: &str, scope: &str, known: &[String]) -> String {
@@ -194,6 +235,8 @@ impl Error {
             | Error::Unsupported(_)
             | Error::Upgrade(_) => StatusReason::BadRequest,
             Error::Unauthenticated(_) => StatusReason::Unauthorized,
+            Error::Forbidden { .. } => StatusReason::Forbidden,
+            Error::AuthorizerFailed(_) => StatusReason::InternalError,
             Error::Store(Store::Unavailable { .. }) => StatusReason::ServiceUnavailable,
             Error::Store(Store::Timeout { .. }) => StatusReason::Timeout,
             Error::Store(Store::Query { error_type, .. }) if error_type == "timeout" => {

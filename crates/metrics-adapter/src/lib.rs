@@ -9,8 +9,9 @@
 //! - [`registry`]: which metrics are servable, relisted from the store's `/api/v1/series`;
 //! - [`provider`]: one request → one store query → the API's value list, or a `Status` error;
 //! - [`server`]: the axum router (plain HTTP, no access control of its own);
-//! - [`tls`], [`auth`], [`serve`]: HTTPS, client-certificate authentication and the running
-//!   adapter that puts them in front of the router; [`options`]: the command line.
+//! - [`tls`], [`auth`], [`authz`], [`serve`]: HTTPS, client-certificate authentication,
+//!   per-metric SubjectAccessReview authorization and the running adapter that puts them in
+//!   front of the router; [`options`]: the command line.
 //!
 //! The first five do no I/O except [`Config::load`], which reads the file it is given; the
 //! registry and provider talk to the store through [`metrics_store::MetricsStore`].
@@ -49,6 +50,7 @@
 //! ```
 
 pub mod auth;
+pub mod authz;
 pub mod config;
 pub mod defaults;
 pub mod discovery;

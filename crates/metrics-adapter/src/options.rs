@@ -56,9 +56,13 @@ pub struct Options {
     #[arg(long, value_delimiter = ',', default_value = "X-Remote-Extra-")]
     pub requestheader_extra_headers_prefix: Vec<String>,
 
-    /// Allow every authenticated request (SubjectAccessReview is not implemented; required).
+    /// Allow every authenticated request, making no SubjectAccessReview (local use only).
     #[arg(long)]
     pub authorization_always_allow: bool,
+
+    /// The kubeconfig for SubjectAccessReviews; else `KUBECONFIG`, else in-cluster.
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
 
     /// The store's base URL, e.g. http://prometheus.monitoring:9090.
     #[arg(long)]

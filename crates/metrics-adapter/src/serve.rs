@@ -1,6 +1,7 @@
 //! The running adapter: flags → configuration, store client, relist task and an HTTPS accept
-//! loop that authenticates each request ([`crate::auth`]) before the [`crate::server`] router
-//! sees it.
+//! loop that authenticates each request ([`crate::auth`]) and authorizes each metric request
+//! ([`crate::authz`], unless `--authorization-always-allow`) before the [`crate::server`]
+//! router sees it.
 //!
 //! HTTP/1.1 only, and connections are never upgraded: hyper serves them without upgrade
 //! support, and a request asking for one (`Upgrade` header, `CONNECT`) is answered 400 before
@@ -23,7 +24,8 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tower_service::Service;
 
-use crate::auth::{Authenticator, FrontProxy, Peer};
+use crate::auth::{Authenticator, FrontProxy, Peer, UserInfo};
+use crate::authz::{self, Authorizer};
 use crate::options::Options;
 use crate::provider::Provider;
 use crate::registry::Registry;
@@ -41,6 +43,7 @@ pub struct Adapter {
     listener: TcpListener,
     acceptor: TlsAcceptor,
     auth: Arc<Authenticator>,
+    authz: Option<Arc<Authorizer>>,
     app: Router,
     relist: JoinHandle<()>,
 }
@@ -77,22 +80,61 @@ pub fn authenticator(options: &Options) -> Result<Authenticator> {
     Ok(Authenticator::new(front_proxy, client_ca))
 }
 
+/// The Kubernetes client for SubjectAccessReviews: `--kubeconfig`, else `KUBECONFIG` (or
+/// `~/.kube/config`), else the in-cluster service account.
+pub async fn kube_client(options: &Options) -> Result<kube::Client> {
+    let needs = "starting without --authorization-always-allow needs a Kubernetes connection \
+                 for SubjectAccessReviews";
+    let config = match &options.kubeconfig {
+        Some(path) => {
+            let at = format!("--kubeconfig {}", path.display());
+            let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                .map_err(|e| invalid(&at, format!("{needs}: {e}")))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+                .await
+                .map_err(|e| invalid(&at, format!("{needs}: {e}")))?
+        }
+        None => kube::Config::infer().await.map_err(|e| {
+            invalid(
+                "--kubeconfig",
+                format!(
+                    "{needs}, and none is configured (no --kubeconfig, no KUBECONFIG, no \
+                     ~/.kube/config, not in a cluster): {e}"
+                ),
+            )
+        })?,
+    };
+    kube::Client::try_from(config).map_err(|e| invalid("--kubeconfig", format!("{needs}: {e}")))
+}
+
 impl Adapter {
     /// Checks the flags, loads the configuration and TLS material, binds the port and starts the
-    /// relist task. Refuses to start without `--authorization-always-allow`.
+    /// relist task. Without `--authorization-always-allow` it needs a working Kubernetes
+    /// configuration ([`kube_client`]) for SubjectAccessReviews.
     pub async fn start(options: &Options) -> Result<Self> {
-        if !options.authorization_always_allow {
-            return Err(invalid(
-                "--authorization-always-allow",
-                "authorization by SubjectAccessReview is not implemented; the adapter starts \
-                 only with --authorization-always-allow (every authenticated user may read \
-                 every metric)",
-            ));
+        let authorizer = if options.authorization_always_allow {
+            None
+        } else {
+            Some(Authorizer::new(kube_client(options).await?))
+        };
+        Self::start_with(options, authorizer).await
+    }
+
+    /// As [`Adapter::start`], with the given authorizer (`None` allows every authenticated
+    /// request and requires `--authorization-always-allow`).
+    pub async fn start_with(options: &Options, authorizer: Option<Authorizer>) -> Result<Self> {
+        if authorizer.is_none() {
+            if !options.authorization_always_allow {
+                return Err(invalid(
+                    "--authorization-always-allow",
+                    "no authorizer was given and --authorization-always-allow is not set",
+                ));
+            }
+            tracing::warn!(
+                "--authorization-always-allow: every authenticated request is allowed, \
+                 no SubjectAccessReview is made"
+            );
         }
-        tracing::warn!(
-            "--authorization-always-allow: every authenticated request is allowed, \
-             no SubjectAccessReview is made"
-        );
         let config = match &options.config {
             Some(path) => Config::load(path).map_err(|error| match error {
                 Error::Read { .. } => error,
@@ -136,6 +178,7 @@ impl Adapter {
             listener,
             acceptor: TlsAcceptor::from(tls_config),
             auth: Arc::new(auth),
+            authz: authorizer.map(Arc::new),
             app: router(server),
             relist,
         })
@@ -167,6 +210,7 @@ impl Adapter {
             };
             let acceptor = self.acceptor.clone();
             let auth = Arc::clone(&self.auth);
+            let authz = self.authz.clone();
             let app = self.app.clone();
             tokio::spawn(async move {
                 let stream =
@@ -183,7 +227,12 @@ impl Adapter {
                     };
                 let peer = Arc::new(auth.peer(stream.get_ref().1.peer_certificates()));
                 let service = hyper::service::service_fn(move |request| {
-                    handle(request, app.clone(), Arc::clone(&auth), Arc::clone(&peer))
+                    let guard = Guard {
+                        auth: Arc::clone(&auth),
+                        authz: authz.clone(),
+                        peer: Arc::clone(&peer),
+                    };
+                    handle(request, app.clone(), guard)
                 });
                 if let Err(error) = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
@@ -202,12 +251,26 @@ fn wants_upgrade<B>(request: &Request<B>) -> bool {
     request.method() == Method::CONNECT || request.headers().contains_key(header::UPGRADE)
 }
 
-/// Refuses upgrades, authenticates (except health paths), then routes.
+/// What judges a request on one connection: authentication, the peer, authorization.
+struct Guard {
+    auth: Arc<Authenticator>,
+    authz: Option<Arc<Authorizer>>,
+    peer: Arc<Peer>,
+}
+
+/// Authorizes a metric request (other paths are not reviewed).
+async fn authorize(authz: Option<&Authorizer>, user: &UserInfo, path: &str) -> Result<()> {
+    match (authz, authz::attributes(path)) {
+        (Some(authz), Some(attributes)) => authz.authorize(user, &attributes).await,
+        _ => Ok(()),
+    }
+}
+
+/// Refuses upgrades, authenticates and authorizes (except health paths), then routes.
 async fn handle<B>(
     request: Request<B>,
     mut app: Router,
-    auth: Arc<Authenticator>,
-    peer: Arc<Peer>,
+    guard: Guard,
 ) -> std::result::Result<Response<Body>, Infallible>
 where
     B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
@@ -224,9 +287,14 @@ where
     }
     let mut request = request.map(Body::new);
     if !HEALTH_PATHS.contains(&request.uri().path()) {
-        match auth.authenticate(&peer, request.headers()) {
+        match guard.auth.authenticate(&guard.peer, request.headers()) {
             Ok(user) => {
                 tracing::debug!(user = %user.name, path = %request.uri().path(), "authenticated");
+                let path = request.uri().path();
+                if let Err(error) = authorize(guard.authz.as_deref(), &user, path).await {
+                    tracing::info!(%error, user = %user.name, %path, "request not authorized");
+                    return Ok(error.into_response());
+                }
                 request.extensions_mut().insert(user);
             }
             Err(error) => {

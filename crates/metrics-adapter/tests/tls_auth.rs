@@ -1,7 +1,8 @@
 //! The adapter over HTTPS with authentication: front-proxy certificates with request headers,
 //! plain client certificates, and every way of being refused (401 `Status`); health probes
 //! without credentials; upgrades refused; `kubectl get --raw` against the adapter directly; and
-//! the binary's refusal to start without `--authorization-always-allow`.
+//! the binary's refusal to start without `--authorization-always-allow` or a Kubernetes
+//! configuration.
 //!
 //! The store is a closed port: discovery documents do not need it.
 
@@ -293,18 +294,42 @@ async fn kubectl_get_raw_with_a_client_certificate() -> TestResult {
 }
 
 #[test]
-fn the_binary_refuses_to_start_without_authorization_always_allow() {
+fn the_binary_refuses_to_start_without_authorization_always_allow_or_a_kubeconfig() {
+    // No flag, no KUBECONFIG, an empty HOME and no in-cluster environment: no Kubernetes
+    // connection for SubjectAccessReviews, so the adapter must not start.
+    let home = tempfile::tempdir().unwrap();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_sextant-adapter"))
         .args([
             "--prometheus-url=http://127.0.0.1:1",
             "--secure-port=0",
             "--bind-address=127.0.0.1",
         ])
+        .env_remove("KUBECONFIG")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("KUBERNETES_SERVICE_PORT")
+        .env("HOME", home.path())
         .output()
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--authorization-always-allow"), "{stderr}");
+    assert!(stderr.contains("KUBECONFIG"), "{stderr}");
+    assert!(stderr.contains("SubjectAccessReview"), "{stderr}");
+
+    // A --kubeconfig that does not exist is named.
+    let missing = home.path().join("missing-kubeconfig");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_sextant-adapter"))
+        .args([
+            "--prometheus-url=http://127.0.0.1:1",
+            "--secure-port=0",
+            "--bind-address=127.0.0.1",
+        ])
+        .arg(format!("--kubeconfig={}", missing.display()))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&missing.display().to_string()), "{stderr}");
 }
 
 #[test]

@@ -208,7 +208,7 @@ pub async fn start(options: RunOptions) -> Result<(), String> {
     };
     let ctx = Arc::new(Context::new(client.clone(), store, config).with_metrics(metrics));
     let Some(namespace) = options.leader_election_namespace else {
-        run(ctx).await;
+        run(ctx, shutdown_signal()).await;
         return Ok(());
     };
     let identity = std::env::var("POD_NAME")
@@ -217,9 +217,34 @@ pub async fn start(options: RunOptions) -> Result<(), String> {
     tracing::info!(%identity, %namespace, "waiting to lead");
     elector.acquire().await.map_err(|e| e.to_string())?;
     tracing::info!(%identity, "leading");
+    lead(ctx, &elector, shutdown_signal()).await
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
     tokio::select! {
-        () = run(ctx) => {
-            // SIGTERM: the reconciles in flight have finished; hand the Lease over at once.
+        () = terminate => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+/// Runs the controller as the leader until `shutdown` (then finishes the reconciles in flight
+/// and releases the Lease, so a successor takes over at once) or until the Lease is lost.
+pub async fn lead(
+    ctx: Arc<Context>,
+    elector: &leader::LeaderElector,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) -> Result<(), String> {
+    tokio::select! {
+        () = run(ctx, shutdown) => {
             elector.release().await.map_err(|e| e.to_string())?;
             Ok(())
         }
@@ -227,11 +252,12 @@ pub async fn start(options: RunOptions) -> Result<(), String> {
     }
 }
 
-/// Runs the controller until the stream of ScalingPolicies ends (shutdown).
-pub async fn run(ctx: Arc<Context>) {
+/// Runs the controller until `shutdown` completes; the reconciles in flight then finish before
+/// this returns.
+pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
     let policies = Api::<ScalingPolicy>::all(ctx.client.clone());
     Controller::new(policies, watcher::Config::default().any_semantic())
-        .shutdown_on_signal()
+        .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
             match result {

@@ -48,6 +48,11 @@ pub struct FakeCluster {
     pub leases: BTreeMap<Key, Value>,
     /// Discovery documents (`APIResourceList`) by `group/version`, for `GET /apis/GROUP/VERSION`.
     pub discovery: BTreeMap<String, Value>,
+    /// Who may do what, as `(user, verb, resource, subresource)`: a SubjectAccessReview is
+    /// allowed when an entry matches its user and resource attributes exactly.
+    pub allowed: Vec<(String, String, String, String)>,
+    /// Makes every SubjectAccessReview fail with a 500 `Status`.
+    pub fail_subject_access_reviews: bool,
     /// Simulates another writer: every scale's resourceVersion changes once a metric is read.
     pub race_scale_after_metrics: bool,
 }
@@ -172,6 +177,20 @@ impl FakeApi {
             .and_then(|c| c.body.clone())
     }
 
+    /// The bodies of every call whose line starts with `prefix`, in order.
+    pub fn calls_to(&self, prefix: &str) -> Vec<Value> {
+        self.calls
+            .lock()
+            .map(|calls| {
+                calls
+                    .iter()
+                    .filter(|c| c.line().starts_with(prefix))
+                    .filter_map(|c| c.body.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Answers one request from the cluster state.
     pub async fn answer(&self, request: Request<Body>) -> Response<Body> {
         let method = request.method().clone();
@@ -269,6 +288,14 @@ impl FakeApi {
                     .collect();
                 respond(StatusCode::OK, &list("PodList", "v1", &pods))
             }
+            (Method::GET, ["apis", "sextant.io", "v1alpha1", "scalingpolicies"]) => {
+                // The initial LIST of the controller's cluster-wide watch of ScalingPolicies.
+                let policies: Vec<Value> = cluster.policies.values().cloned().collect();
+                respond(
+                    StatusCode::OK,
+                    &list("ScalingPolicyList", "sextant.io/v1alpha1", &policies),
+                )
+            }
             (Method::GET, ["api", "v1", "pods"]) => {
                 // The initial LIST of a cluster-wide pod watch (reflector).
                 let pods: Vec<Value> = cluster.pods.values().flatten().cloned().collect();
@@ -331,6 +358,33 @@ impl FakeApi {
                 };
                 policy["status"] = body.map(|b| b["status"].clone()).unwrap_or_default();
                 respond(StatusCode::OK, policy)
+            }
+            (Method::POST, ["apis", "authorization.k8s.io", "v1", "subjectaccessreviews"]) => {
+                if cluster.fail_subject_access_reviews {
+                    return status(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "InternalError",
+                        "the authorizer is failing".to_owned(),
+                    );
+                }
+                let mut review = body.unwrap_or_default();
+                let spec = &review["spec"];
+                let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+                let attributes = &spec["resourceAttributes"];
+                let asked = (
+                    text(&spec["user"]),
+                    text(&attributes["verb"]),
+                    text(&attributes["resource"]),
+                    text(&attributes["subresource"]),
+                );
+                let allowed = cluster.allowed.contains(&asked);
+                let reason = if allowed {
+                    format!("allowed by the fake: {asked:?}")
+                } else {
+                    format!("no fake rule allows {asked:?}")
+                };
+                review["status"] = json!({"allowed": allowed, "reason": reason});
+                respond(StatusCode::CREATED, &review)
             }
             (Method::POST, ["apis", "events.k8s.io", "v1", "namespaces", _, "events"]) => {
                 respond(StatusCode::CREATED, &body.unwrap_or_default())

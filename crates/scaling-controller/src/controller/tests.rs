@@ -720,3 +720,61 @@ async fn a_custom_resource_without_a_scale_subresource_is_a_condition() -> TestR
     );
     Ok(())
 }
+
+/// The whole controller (watch, reconcile, leader election) against the fake API server: it
+/// reconciles the policy it watches, and on shutdown finishes and releases its Lease.
+#[tokio::test]
+async fn shutdown_finishes_the_work_and_releases_the_lease() -> TestResult {
+    use crate::controller::leader::{Election, LeaderElector};
+
+    let fake = cluster(3, &["100", "100", "100"]);
+    if let Ok(mut cluster) = fake.cluster.lock() {
+        cluster.policies.insert(
+            key("shop", "checkout"),
+            serde_json::to_value(&*ScalingPolicy::test().build()?)?,
+        );
+    }
+    let ctx = context(&fake, NOW)?;
+    let elector = LeaderElector::new(fake.client(), "sextant", "pod-a");
+    assert_eq!(
+        elector.try_acquire_or_renew(NOW.parse()?).await?,
+        Election::Leading
+    );
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let lead = super::lead(ctx, &elector, async move {
+        let _ = stopped.await;
+    });
+    let watcher = fake.clone();
+    let stopper = async move {
+        // Stop once the policy has been reconciled (its status applied).
+        while !watcher
+            .lines()
+            .iter()
+            .any(|l| l.starts_with(&format!("PATCH {STATUS}")))
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let _ = stop.send(());
+    };
+    let (result, ()) = tokio::time::timeout(Duration::from_secs(10), async {
+        tokio::join!(lead, stopper)
+    })
+    .await?;
+    result?;
+    assert_eq!(
+        fake.body_of(&format!("PATCH {SCALE}")),
+        Some(json!({"metadata": {"resourceVersion": "7"}, "spec": {"replicas": 6}}))
+    );
+    let lease = fake
+        .cluster
+        .lock()
+        .ok()
+        .and_then(|c| c.leases.get(&key("sextant", "sextant-controller")).cloned())
+        .unwrap_or_default();
+    assert!(
+        lease["spec"].get("holderIdentity").is_none(),
+        "released on shutdown: {lease}"
+    );
+    Ok(())
+}

@@ -1,0 +1,272 @@
+//! Authorization of metric requests by SubjectAccessReview, per metric, as an aggregated API
+//! server delegating to kube-apiserver does it.
+//!
+//! [`attributes`] turns a request into the resource attributes kube-apiserver's request info
+//! (as resolved by custom-metrics-apiserver) gives it:
+//!
+//! - custom metrics, one object: verb `get`, group `custom.metrics.k8s.io`, the namespace, the
+//!   resource (`pods`), the object name, and the metric as subresource;
+//! - custom metrics, `*` (many objects): verb `list`, no name;
+//! - a namespace's own metric (`namespaces/{ns}/metrics/{metric}`): resource `namespaces`,
+//!   name and namespace `{ns}`, subresource the metric;
+//! - external metrics: verb `list`, group `external.metrics.k8s.io`, the namespace, and the
+//!   metric as resource.
+//!
+//! Discovery, OpenAPI and every other path are not resource requests and are not reviewed
+//! (kube-apiserver lets every authenticated user read discovery through `system:discovery`).
+//!
+//! [`Authorizer`] posts one `authorization.k8s.io/v1` SubjectAccessReview per distinct
+//! (user, groups, extra, attributes) and caches the decision for [`ALLOWED_TTL`] /
+//! [`DENIED_TTL`], at most [`CACHE_CAPACITY`] entries. A review that fails fails closed:
+//! [`Error::AuthorizerFailed`] (500, as kube-apiserver answers authorizer errors).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+};
+use kube::Api;
+use kube::api::PostParams;
+
+use crate::auth::UserInfo;
+use crate::{Error, Result};
+
+/// How long an allowed decision is reused.
+pub const ALLOWED_TTL: Duration = Duration::from_secs(10);
+
+/// How long a denied decision is reused.
+pub const DENIED_TTL: Duration = Duration::from_secs(10);
+
+/// The most decisions kept; when full, expired ones go first, then all of them.
+pub const CACHE_CAPACITY: usize = 10_000;
+
+/// The custom metrics API group.
+const CUSTOM: &str = "custom.metrics.k8s.io";
+/// The external metrics API group.
+const EXTERNAL: &str = "external.metrics.k8s.io";
+
+/// The resource attributes of one metric request, as a SubjectAccessReview carries them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Attributes {
+    /// `get` for one object, `list` for `*` and external metrics.
+    pub verb: String,
+    /// `custom.metrics.k8s.io` or `external.metrics.k8s.io`.
+    pub group: String,
+    /// The API version (`v1beta1`, `v1beta2`).
+    pub version: String,
+    /// The namespace; empty for root-scoped objects.
+    pub namespace: String,
+    /// The resource (`pods`), or the metric for external metrics.
+    pub resource: String,
+    /// The object name; empty for `*`.
+    pub name: String,
+    /// The metric for custom metrics; empty for external metrics.
+    pub subresource: String,
+}
+
+impl Attributes {
+    /// `resource/subresource` (or `resource`), as RBAC rules name it.
+    pub fn full_resource(&self) -> String {
+        if self.subresource.is_empty() {
+            self.resource.clone()
+        } else {
+            format!("{}/{}", self.resource, self.subresource)
+        }
+    }
+}
+
+/// The attributes of a metric request at `path` (without query), or `None` when the path is
+/// not a metric request (discovery, OpenAPI, health, anything unknown).
+pub fn attributes(path: &str) -> Option<Attributes> {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    if segments.iter().any(|s| s.is_empty()) {
+        return None;
+    }
+    let make =
+        |verb: &str, group: &str, version: &str, ns: &str, resource: &str, name: &str| Attributes {
+            verb: verb.to_owned(),
+            group: group.to_owned(),
+            version: version.to_owned(),
+            namespace: ns.to_owned(),
+            resource: resource.to_owned(),
+            name: name.to_owned(),
+            subresource: String::new(),
+        };
+    let object = |ns: &str, resource: &str, name: &str, metric: &str, version: &str| {
+        let (verb, name, ns) = if name == "*" {
+            ("list", "", if resource == "namespaces" { "" } else { ns })
+        } else {
+            ("get", name, ns)
+        };
+        Attributes {
+            subresource: metric.to_owned(),
+            ..make(verb, CUSTOM, version, ns, resource, name)
+        }
+    };
+    match segments.as_slice() {
+        [
+            "apis",
+            CUSTOM,
+            version,
+            "namespaces",
+            name,
+            "metrics",
+            metric,
+        ] => Some(object(name, "namespaces", name, metric, version)),
+        [
+            "apis",
+            CUSTOM,
+            version,
+            "namespaces",
+            ns,
+            resource,
+            name,
+            metric,
+        ] => Some(object(ns, resource, name, metric, version)),
+        ["apis", CUSTOM, version, resource, name, metric] => {
+            Some(object("", resource, name, metric, version))
+        }
+        ["apis", EXTERNAL, version, "namespaces", ns, metric] => {
+            Some(make("list", EXTERNAL, version, ns, metric, ""))
+        }
+        _ => None,
+    }
+}
+
+/// What the cache is keyed by: who asks, and what for.
+type Key = (String, Vec<String>, Vec<(String, Vec<String>)>, Attributes);
+
+/// A SubjectAccessReview decision: allowed, or denied with the authorizer's reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Decision {
+    Allowed,
+    Denied(String),
+}
+
+/// Reviews metric requests with SubjectAccessReviews and caches the decisions.
+pub struct Authorizer {
+    api: Api<SubjectAccessReview>,
+    cache: Mutex<HashMap<Key, (Instant, Decision)>>,
+}
+
+impl std::fmt::Debug for Authorizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authorizer").finish_non_exhaustive()
+    }
+}
+
+/// The SubjectAccessReview asking whether `user` may do what `attributes` describe.
+pub fn review(user: &UserInfo, attributes: &Attributes) -> SubjectAccessReview {
+    let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    SubjectAccessReview {
+        spec: SubjectAccessReviewSpec {
+            user: Some(user.name.clone()),
+            groups: Some(user.groups.clone()),
+            extra: (!user.extra.is_empty()).then(|| user.extra.clone()),
+            resource_attributes: Some(ResourceAttributes {
+                verb: some(&attributes.verb),
+                group: Some(attributes.group.clone()),
+                version: some(&attributes.version),
+                namespace: some(&attributes.namespace),
+                resource: some(&attributes.resource),
+                name: some(&attributes.name),
+                subresource: some(&attributes.subresource),
+                ..ResourceAttributes::default()
+            }),
+            ..SubjectAccessReviewSpec::default()
+        },
+        ..SubjectAccessReview::default()
+    }
+}
+
+impl Authorizer {
+    /// An authorizer posting its reviews through `client`.
+    pub fn new(client: kube::Client) -> Self {
+        Authorizer {
+            api: Api::all(client),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Ok when `user` may make the request `attributes` describe; a 403
+    /// [`Error::Forbidden`] when denied; a 500 [`Error::AuthorizerFailed`] when the review
+    /// could not be made (fail closed).
+    pub async fn authorize(&self, user: &UserInfo, attributes: &Attributes) -> Result<()> {
+        let key: Key = (
+            user.name.clone(),
+            user.groups.clone(),
+            user.extra
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            attributes.clone(),
+        );
+        let cached = self.cache.lock().ok().and_then(|cache| {
+            cache
+                .get(&key)
+                .filter(|(until, _)| Instant::now() < *until)
+                .map(|(_, decision)| decision.clone())
+        });
+        let decision = match cached {
+            Some(decision) => decision,
+            None => {
+                let decision = self.ask(user, attributes).await?;
+                self.remember(key, decision.clone());
+                decision
+            }
+        };
+        match decision {
+            Decision::Allowed => Ok(()),
+            Decision::Denied(reason) => Err(Error::Forbidden {
+                user: user.name.clone(),
+                attributes: Box::new(attributes.clone()),
+                reason,
+            }),
+        }
+    }
+
+    /// Posts the review.
+    async fn ask(&self, user: &UserInfo, attributes: &Attributes) -> Result<Decision> {
+        let answer = self
+            .api
+            .create(&PostParams::default(), &review(user, attributes))
+            .await
+            .map_err(|e| Error::AuthorizerFailed(e.to_string()))?;
+        let status = answer.status.unwrap_or_default();
+        Ok(if status.allowed && !status.denied.unwrap_or(false) {
+            Decision::Allowed
+        } else {
+            let reason = [status.reason, status.evaluation_error]
+                .into_iter()
+                .flatten()
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join("; ");
+            Decision::Denied(reason)
+        })
+    }
+
+    /// Caches a decision, evicting when full.
+    fn remember(&self, key: Key, decision: Decision) {
+        let ttl = match decision {
+            Decision::Allowed => ALLOWED_TTL,
+            Decision::Denied(_) => DENIED_TTL,
+        };
+        let Ok(mut cache) = self.cache.lock() else {
+            return;
+        };
+        if cache.len() >= CACHE_CAPACITY {
+            let now = Instant::now();
+            cache.retain(|_, (until, _)| now < *until);
+            if cache.len() >= CACHE_CAPACITY {
+                cache.clear();
+            }
+        }
+        cache.insert(key, (Instant::now() + ttl, decision));
+    }
+}
+
+#[cfg(test)]
+mod tests;

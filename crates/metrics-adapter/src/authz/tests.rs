@@ -1,0 +1,95 @@
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+
+#[test]
+fn request_attributes_follow_the_request_info() {
+    let one =
+        attributes("/apis/custom.metrics.k8s.io/v1beta2/namespaces/ns1/pods/web-1/rps").unwrap();
+    assert_eq!(
+        (
+            one.verb.as_str(),
+            one.namespace.as_str(),
+            one.resource.as_str()
+        ),
+        ("get", "ns1", "pods")
+    );
+    assert_eq!(
+        (one.name.as_str(), one.subresource.as_str()),
+        ("web-1", "rps")
+    );
+    let many = attributes("/apis/custom.metrics.k8s.io/v1beta1/namespaces/ns1/pods/*/rps").unwrap();
+    assert_eq!((many.verb.as_str(), many.name.as_str()), ("list", ""));
+    assert_eq!(many.full_resource(), "pods/rps");
+    let node = attributes("/apis/custom.metrics.k8s.io/v1beta2/nodes/n1/load").unwrap();
+    assert_eq!(
+        (node.namespace.as_str(), node.resource.as_str()),
+        ("", "nodes")
+    );
+    let ns = attributes("/apis/custom.metrics.k8s.io/v1beta2/namespaces/ns1/metrics/m").unwrap();
+    assert_eq!(
+        (
+            ns.namespace.as_str(),
+            ns.resource.as_str(),
+            ns.name.as_str()
+        ),
+        ("ns1", "namespaces", "ns1")
+    );
+    let external =
+        attributes("/apis/external.metrics.k8s.io/v1beta1/namespaces/ns1/queue").unwrap();
+    assert_eq!(
+        (
+            external.verb.as_str(),
+            external.group.as_str(),
+            external.resource.as_str()
+        ),
+        ("list", "external.metrics.k8s.io", "queue")
+    );
+    assert_eq!(external.subresource, "");
+    for discovery in [
+        "/apis",
+        "/apis/custom.metrics.k8s.io",
+        "/apis/custom.metrics.k8s.io/v1beta2",
+        "/apis/external.metrics.k8s.io/v1beta1",
+        "/openapi/v2",
+        "/metrics",
+    ] {
+        assert_eq!(attributes(discovery), None, "{discovery}");
+    }
+}
+
+#[test]
+fn the_review_carries_user_groups_and_extra() {
+    let user = UserInfo {
+        name: "alice".to_owned(),
+        groups: vec!["dev".to_owned()],
+        extra: [("scopes".to_owned(), vec!["a".to_owned(), "b".to_owned()])].into(),
+    };
+    let attributes =
+        attributes("/apis/custom.metrics.k8s.io/v1beta2/namespaces/ns1/pods/*/rps").unwrap();
+    let body = serde_json::to_value(review(&user, &attributes)).unwrap();
+    assert_eq!(
+        body["spec"],
+        serde_json::json!({
+            "user": "alice",
+            "groups": ["dev"],
+            "extra": {"scopes": ["a", "b"]},
+            "resourceAttributes": {"verb": "list", "group": "custom.metrics.k8s.io",
+                "version": "v1beta2", "namespace": "ns1", "resource": "pods", "subresource": "rps"},
+        })
+    );
+}
+
+#[tokio::test]
+async fn the_cache_is_bounded() {
+    let fake = test_support::kube_api::FakeApi::default();
+    let authorizer = Authorizer::new(fake.client());
+    let attributes =
+        attributes("/apis/custom.metrics.k8s.io/v1beta2/namespaces/ns1/pods/*/rps").unwrap();
+    for i in 0..CACHE_CAPACITY + 5 {
+        let key: Key = (format!("user-{i}"), vec![], vec![], attributes.clone());
+        authorizer.remember(key, Decision::Allowed);
+        assert!(authorizer.cache.lock().unwrap().len() <= CACHE_CAPACITY);
+    }
+    assert!(!authorizer.cache.lock().unwrap().is_empty());
+}
