@@ -26,7 +26,7 @@ use metrics_store::{MetricsStore, Sample};
 
 use crate::discovery::METRIC_NAME_LABEL;
 use crate::querying::{ExternalQuery, ObjectQuery, Objects};
-use crate::registry::{Registry, is_namespaced};
+use crate::registry::{Catalog, Registry, is_namespaced};
 use crate::{Error, Result};
 
 /// How many served metrics a "not served" message lists.
@@ -81,6 +81,27 @@ pub struct Provider<S> {
 }
 
 impl<S: MetricsStore> Provider<S> {
+    /// The catalog, relisted first (rate-limited) when it does not know what `knows` asks for,
+    /// so a metric is servable on the first request after its first sample; returns the
+    /// deadline left for the query.
+    async fn catalog_knowing(
+        &self,
+        deadline: Duration,
+        knows: impl Fn(&Catalog) -> bool,
+    ) -> (Arc<Catalog>, Duration) {
+        let started = Instant::now();
+        let mut catalog = self.registry.catalog();
+        if !knows(&catalog)
+            && self
+                .registry
+                .refresh_on_miss(&*self.store, &catalog, deadline)
+                .await
+        {
+            catalog = self.registry.catalog();
+        }
+        (catalog, deadline.saturating_sub(started.elapsed()))
+    }
+
     /// A provider serving what `registry` lists, from `store`.
     pub fn new(registry: Arc<Registry>, store: Arc<S>) -> Self {
         Provider { registry, store }
@@ -111,17 +132,11 @@ impl<S: MetricsStore> Provider<S> {
                     .to_owned(),
             ));
         }
-        let started = Instant::now();
-        let mut catalog = self.registry.catalog();
-        if catalog.custom(request.resource, request.metric).is_none()
-            && self
-                .registry
-                .refresh_on_miss(&*self.store, &catalog, deadline)
-                .await
-        {
-            catalog = self.registry.catalog();
-        }
-        let deadline = deadline.saturating_sub(started.elapsed());
+        let (catalog, deadline) = self
+            .catalog_knowing(deadline, |catalog| {
+                catalog.custom(request.resource, request.metric).is_some()
+            })
+            .await;
         let entry = catalog
             .custom(request.resource, request.metric)
             .ok_or_else(|| Error::UnknownMetric {
@@ -210,17 +225,11 @@ impl<S: MetricsStore> Provider<S> {
         deadline: Duration,
     ) -> Result<external::ExternalMetricValueList> {
         let selector = parse_selector("labelSelector", request.label_selector)?;
-        let started = Instant::now();
-        let mut catalog = self.registry.catalog();
-        if catalog.external(request.metric).is_none()
-            && self
-                .registry
-                .refresh_on_miss(&*self.store, &catalog, deadline)
-                .await
-        {
-            catalog = self.registry.catalog();
-        }
-        let deadline = deadline.saturating_sub(started.elapsed());
+        let (catalog, deadline) = self
+            .catalog_knowing(deadline, |catalog| {
+                catalog.external(request.metric).is_some()
+            })
+            .await;
         let entry = catalog
             .external(request.metric)
             .ok_or_else(|| Error::UnknownMetric {
