@@ -195,6 +195,12 @@ impl Rule {
         &self.series_query
     }
 
+    /// The range the rule's query averages over (its `metricsQuery`'s widest `[range]`),
+    /// reported as `windowSeconds` so a consumer knows how smoothed a value is.
+    pub fn window(&self) -> Option<std::time::Duration> {
+        self.template.window()
+    }
+
     /// The rule's naming, for diagnostics.
     pub fn naming(&self) -> &Naming {
         &self.naming

@@ -124,6 +124,11 @@ pub enum Error {
         source: metrics_model::Error,
     },
 
+    /// `labelSelector` could not be resolved: no Kubernetes connection, or the label cache of
+    /// the resource has not synced (answered 503; retrying later may work).
+    #[error("{0}")]
+    ObjectsUnavailable(String),
+
     /// The request uses something this build does not implement yet.
     #[error("{0}")]
     Unsupported(String),
@@ -237,7 +242,9 @@ impl Error {
             Error::Unauthenticated(_) => StatusReason::Unauthorized,
             Error::Forbidden { .. } => StatusReason::Forbidden,
             Error::AuthorizerFailed(_) => StatusReason::InternalError,
-            Error::Store(Store::Unavailable { .. }) => StatusReason::ServiceUnavailable,
+            Error::Store(Store::Unavailable { .. }) | Error::ObjectsUnavailable(_) => {
+                StatusReason::ServiceUnavailable
+            }
             Error::Store(Store::Timeout { .. }) => StatusReason::Timeout,
             Error::Store(Store::Query { error_type, .. }) if error_type == "timeout" => {
                 StatusReason::Timeout

@@ -6,12 +6,14 @@
 //! - [`naming`]: the API metric name of a series (`name.matches` / `name.as`);
 //! - [`querying`]: the PromQL answering a request (`metricsQuery`);
 //! - [`defaults`]: the rules used when no configuration is given;
+//! - [`objects`]: the labels of Kubernetes objects, from watch-fed caches (`labelSelector`);
 //! - [`registry`]: which metrics are servable, relisted from the store's `/api/v1/series`;
 //! - [`provider`]: one request → one store query → the API's value list, or a `Status` error;
 //! - [`server`]: the axum router (plain HTTP, no access control of its own);
 //! - [`tls`], [`auth`], [`authz`], [`serve`]: HTTPS, client-certificate authentication,
 //!   per-metric SubjectAccessReview authorization and the running adapter that puts them in
-//!   front of the router; [`options`]: the command line.
+//!   front of the router; [`reload`]: `--config` reloaded when it changes; [`telemetry`]: the
+//!   adapter's own `/metrics`; [`options`]: the command line.
 //!
 //! The first five do no I/O except [`Config::load`], which reads the file it is given; the
 //! registry and provider talk to the store through [`metrics_store::MetricsStore`].
@@ -56,12 +58,15 @@ pub mod defaults;
 pub mod discovery;
 mod error;
 pub mod naming;
+pub mod objects;
 pub mod options;
 pub mod provider;
 pub mod querying;
 pub mod registry;
+pub mod reload;
 pub mod serve;
 pub mod server;
+pub mod telemetry;
 pub mod tls;
 
 pub use config::{Config, Rule, RuleKind};

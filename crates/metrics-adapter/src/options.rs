@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use metrics_store::{BasicAuth, QueryMethod, StoreConfig};
 
 /// Every flag of `sextant-adapter`.
 #[derive(Debug, Clone, Parser)]
@@ -68,6 +69,38 @@ pub struct Options {
     #[arg(long)]
     pub prometheus_url: String,
 
+    /// A bearer token file sent to the store (re-read per request, for projected tokens).
+    #[arg(long)]
+    pub prometheus_token_file: Option<PathBuf>,
+
+    /// A user name for HTTP basic authentication to the store.
+    #[arg(long, requires = "prometheus_basic_auth_password_file")]
+    pub prometheus_basic_auth_username: Option<String>,
+
+    /// The file holding the basic-authentication password.
+    #[arg(long, requires = "prometheus_basic_auth_username")]
+    pub prometheus_basic_auth_password_file: Option<PathBuf>,
+
+    /// A CA bundle (PEM) for an https store, instead of the system roots.
+    #[arg(long)]
+    pub prometheus_ca_file: Option<PathBuf>,
+
+    /// A client certificate (PEM) presented to the store.
+    #[arg(long, requires = "prometheus_client_key")]
+    pub prometheus_client_cert: Option<PathBuf>,
+
+    /// The client certificate's key (PEM).
+    #[arg(long, requires = "prometheus_client_cert")]
+    pub prometheus_client_key: Option<PathBuf>,
+
+    /// An extra header sent to the store, `Name=value` (repeatable; e.g. `X-Scope-OrgID=team`).
+    #[arg(long = "prometheus-header", value_parser = parse_header)]
+    pub prometheus_headers: Vec<(String, String)>,
+
+    /// The HTTP method of queries: POST (the default; long selectors stay out of URLs) or GET.
+    #[arg(long, default_value = "POST", value_parser = parse_method)]
+    pub prometheus_verb: QueryMethod,
+
     /// A prometheus-adapter rules file; the default rules when absent.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -79,6 +112,56 @@ pub struct Options {
     /// The store deadline of each request (and of each relist).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub query_timeout: Duration,
+}
+
+impl Options {
+    /// How to reach the store, from the `--prometheus-*` flags.
+    pub fn store_config(&self) -> StoreConfig {
+        let mut config = StoreConfig::new(&self.prometheus_url);
+        config.bearer_token_file = self.prometheus_token_file.clone();
+        config.basic_auth = self
+            .prometheus_basic_auth_username
+            .clone()
+            .zip(self.prometheus_basic_auth_password_file.clone())
+            .map(|(username, password_file)| BasicAuth {
+                username,
+                password_file,
+            });
+        config.ca_file = self.prometheus_ca_file.clone();
+        config.client_cert = self
+            .prometheus_client_cert
+            .clone()
+            .zip(self.prometheus_client_key.clone());
+        config.headers = self.prometheus_headers.clone();
+        config.method = self.prometheus_verb;
+        config
+    }
+}
+
+/// Parses `Name=value` (or `Name: value`) into a header.
+fn parse_header(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once('=')
+        .or_else(|| text.split_once(':'))
+        .ok_or_else(|| format!("{text:?} is not a header such as X-Scope-OrgID=team"))?;
+    let name = name.trim();
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(format!("{name:?} is not an HTTP header name"));
+    }
+    Ok((name.to_owned(), value.trim().to_owned()))
+}
+
+/// Parses `GET` or `POST` (any case).
+fn parse_method(text: &str) -> Result<QueryMethod, String> {
+    match text.to_ascii_uppercase().as_str() {
+        "GET" => Ok(QueryMethod::Get),
+        "POST" => Ok(QueryMethod::Post),
+        _ => Err(format!("{text:?} is neither GET nor POST")),
+    }
 }
 
 /// Parses a Go-style duration: one or more `<number><unit>` with units `ms`, `s`, `m`, `h`.
@@ -147,5 +230,51 @@ mod tests {
         assert_eq!(options.query_timeout, Duration::from_secs(10));
         assert!(options.authorization_always_allow);
         assert!(Options::try_parse_from(["sextant-adapter"]).is_err());
+    }
+
+    #[test]
+    fn store_flags_become_the_store_configuration() {
+        let options = Options::try_parse_from([
+            "sextant-adapter",
+            "--prometheus-url=https://mimir:8080/prometheus",
+            "--prometheus-token-file=/var/run/token",
+            "--prometheus-header=X-Scope-OrgID=team-a",
+            "--prometheus-header",
+            "X-Extra: 1",
+            "--prometheus-verb=get",
+            "--prometheus-ca-file=/ca.pem",
+            "--prometheus-basic-auth-username=u",
+            "--prometheus-basic-auth-password-file=/p",
+        ])
+        .unwrap();
+        let config = options.store_config();
+        assert_eq!(config.url, "https://mimir:8080/prometheus");
+        assert_eq!(
+            config.bearer_token_file.as_deref(),
+            Some(std::path::Path::new("/var/run/token"))
+        );
+        assert_eq!(
+            config.headers,
+            [
+                ("X-Scope-OrgID".to_owned(), "team-a".to_owned()),
+                ("X-Extra".to_owned(), "1".to_owned())
+            ]
+        );
+        assert_eq!(config.method, QueryMethod::Get);
+        assert_eq!(config.basic_auth.map(|b| b.username).as_deref(), Some("u"));
+        assert!(config.client_cert.is_none());
+        let default = Options::try_parse_from(["sextant-adapter", "--prometheus-url=http://p"]);
+        assert_eq!(default.unwrap().store_config().method, QueryMethod::Post);
+        for bad in [
+            "--prometheus-verb=PUT",
+            "--prometheus-header=novalue",
+            "--prometheus-client-cert=/only-cert.pem",
+        ] {
+            assert!(
+                Options::try_parse_from(["sextant-adapter", "--prometheus-url=http://p", bad])
+                    .is_err(),
+                "{bad} should be refused"
+            );
+        }
     }
 }

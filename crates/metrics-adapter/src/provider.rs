@@ -2,16 +2,18 @@
 //! the [`Registry`], rendering its rule's query, asking the store, and turning the samples into
 //! the API's value lists.
 //!
-//! A metric the catalog does not know triggers an early relist (see
+//! A metric the catalog does not know triggers an early lookup (see
 //! [`Registry::refresh_on_miss`]) before the request is answered 404; the store query then gets
 //! what is left of the request's deadline.
 //!
-//! Not implemented yet: `labelSelector` on custom metrics (`*` with a selector needs object
-//! labels from a watch-fed cache). A request for `*` without a selector gets every object of
-//! the namespace that has a value; one with a non-empty selector is refused with 400 rather than
-//! answered as if the selector had been applied.
+//! `*` with a `labelSelector` is resolved against the watch-fed label cache
+//! ([`ObjectIndex`]): the store is asked for every object of the namespace, grouped by the
+//! object label, and only the selected objects are kept. The query's text is therefore the same
+//! for 10 selected pods as for 5,000 (a name alternation would grow past the store's limits),
+//! and within one namespace the store's cost barely depends on how many objects are kept.
+//! Each value carries the sample's own timestamp and the rule's window (`windowSeconds`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,9 +27,10 @@ use metrics_model::{Quantity, Selector};
 use metrics_store::{MetricsStore, Sample};
 
 use crate::discovery::METRIC_NAME_LABEL;
+use crate::objects::ObjectIndex;
 use crate::querying::{ExternalQuery, ObjectQuery, Objects};
 use crate::registry::{Catalog, Registry, is_namespaced};
-use crate::{Error, Result};
+use crate::{Error, Result, RuleKind};
 
 /// How many served metrics a "not served" message lists.
 const KNOWN_LIMIT: usize = 10;
@@ -56,7 +59,7 @@ pub struct CustomRequest<'a> {
     pub name: &'a str,
     /// The metric.
     pub metric: &'a str,
-    /// `?labelSelector=` (selects objects; not supported yet when non-empty).
+    /// `?labelSelector=` (selects objects by their labels, with `*`).
     pub label_selector: Option<&'a str>,
     /// `?metricLabelSelector=` (restricts the series).
     pub metric_label_selector: Option<&'a str>,
@@ -78,6 +81,7 @@ pub struct ExternalRequest<'a> {
 pub struct Provider<S> {
     registry: Arc<Registry>,
     store: Arc<S>,
+    objects: Option<ObjectIndex>,
 }
 
 impl<S: MetricsStore> Provider<S> {
@@ -87,6 +91,8 @@ impl<S: MetricsStore> Provider<S> {
     async fn catalog_knowing(
         &self,
         deadline: Duration,
+        kind: RuleKind,
+        metric: &str,
         knows: impl Fn(&Catalog) -> bool,
     ) -> (Arc<Catalog>, Duration) {
         let started = Instant::now();
@@ -94,7 +100,7 @@ impl<S: MetricsStore> Provider<S> {
         if !knows(&catalog)
             && self
                 .registry
-                .refresh_on_miss(&*self.store, &catalog, deadline)
+                .refresh_on_miss(&*self.store, &catalog, kind, metric, deadline)
                 .await
         {
             catalog = self.registry.catalog();
@@ -104,7 +110,17 @@ impl<S: MetricsStore> Provider<S> {
 
     /// A provider serving what `registry` lists, from `store`.
     pub fn new(registry: Arc<Registry>, store: Arc<S>) -> Self {
-        Provider { registry, store }
+        Provider {
+            registry,
+            store,
+            objects: None,
+        }
+    }
+
+    /// Resolves `labelSelector` with `objects`; without it such requests are answered 503.
+    pub fn with_objects(mut self, objects: ObjectIndex) -> Self {
+        self.objects = Some(objects);
+        self
     }
 
     /// The registry, for discovery documents and readiness.
@@ -125,15 +141,10 @@ impl<S: MetricsStore> Provider<S> {
     ) -> Result<v1beta2::MetricValueList> {
         let metric_selector = parse_selector("metricLabelSelector", request.metric_label_selector)?;
         let all = request.name == ALL_OBJECTS;
-        if all && !parse_selector("labelSelector", request.label_selector)?.is_empty() {
-            return Err(Error::Unsupported(
-                "labelSelector is not supported yet: omit it to get every object of the \
-                 namespace, or name one object"
-                    .to_owned(),
-            ));
-        }
+        let object_selector = parse_selector("labelSelector", request.label_selector)?;
+        let started = Instant::now();
         let (catalog, deadline) = self
-            .catalog_knowing(deadline, |catalog| {
+            .catalog_knowing(deadline, RuleKind::Custom, request.metric, |catalog| {
                 catalog.custom(request.resource, request.metric).is_some()
             })
             .await;
@@ -145,16 +156,27 @@ impl<S: MetricsStore> Provider<S> {
                 scope: request.resource.to_string(),
                 known: catalog.known_for(request.resource, KNOWN_LIMIT),
             })?;
-        let config = self.registry.config();
-        let rule = config
-            .rules()
-            .get(entry.rule)
+        let rule = catalog
+            .rule(RuleKind::Custom, entry.rule)
             .ok_or_else(|| internal(entry.rule))?;
         let series = series_name(&entry.series)?;
         let names = [request.name.to_owned()];
         let namespace = request
             .namespace
             .filter(|_| is_namespaced(request.resource));
+        let selected = match (all, object_selector.is_empty()) {
+            (true, false) => {
+                let selected = self
+                    .select(request.resource, namespace, &object_selector, deadline)
+                    .await?;
+                if selected.is_empty() {
+                    return Ok(v1beta2::MetricValueList::default());
+                }
+                Some(selected)
+            }
+            _ => None,
+        };
+        let deadline = deadline.saturating_sub(started.elapsed());
         let query = rule.object_query(&ObjectQuery {
             series: &series,
             resource: request.resource,
@@ -178,11 +200,18 @@ impl<S: MetricsStore> Provider<S> {
         let selector = (!metric_selector.is_empty()).then(|| metric_selector.to_label_selector());
         let kind = kind_of(request.resource);
         let api_version = (request.resource.group.is_empty()).then(|| "/v1".to_owned());
+        let window_seconds = window_seconds(rule.window());
         let items: Vec<v1beta2::MetricValue> = samples
             .into_iter()
             .filter_map(|sample| {
                 let object = sample.labels.get(label.as_str())?.clone();
                 if !all && object != request.name {
+                    return None;
+                }
+                if selected
+                    .as_ref()
+                    .is_some_and(|keep| !keep.contains(&object))
+                {
                     return None;
                 }
                 let value = finite_quantity(&sample)?;
@@ -199,7 +228,7 @@ impl<S: MetricsStore> Provider<S> {
                         selector: selector.clone(),
                     },
                     timestamp: Time(sample.timestamp),
-                    window_seconds: None,
+                    window_seconds,
                     value,
                 })
             })
@@ -226,7 +255,7 @@ impl<S: MetricsStore> Provider<S> {
     ) -> Result<external::ExternalMetricValueList> {
         let selector = parse_selector("labelSelector", request.label_selector)?;
         let (catalog, deadline) = self
-            .catalog_knowing(deadline, |catalog| {
+            .catalog_knowing(deadline, RuleKind::External, request.metric, |catalog| {
                 catalog.external(request.metric).is_some()
             })
             .await;
@@ -238,10 +267,8 @@ impl<S: MetricsStore> Provider<S> {
                 scope: "external metrics".to_owned(),
                 known: catalog.known_external(KNOWN_LIMIT),
             })?;
-        let config = self.registry.config();
-        let rule = config
-            .external_rules()
-            .get(entry.rule)
+        let rule = catalog
+            .rule(RuleKind::External, entry.rule)
             .ok_or_else(|| internal(entry.rule))?;
         let series = series_name(&entry.series)?;
         let query = rule.external_query(&ExternalQuery {
@@ -251,6 +278,7 @@ impl<S: MetricsStore> Provider<S> {
         })?;
         tracing::debug!(%query, "external metric query");
         let samples = self.store.instant_query(&query, None, deadline).await?;
+        let window_seconds = window_seconds(rule.window());
         let items = samples
             .into_iter()
             .filter_map(|sample| {
@@ -264,7 +292,7 @@ impl<S: MetricsStore> Provider<S> {
                     metric_name: request.metric.to_owned(),
                     metric_labels,
                     timestamp: Time(sample.timestamp),
-                    window_seconds: None,
+                    window_seconds,
                     value,
                 })
             })
@@ -274,6 +302,34 @@ impl<S: MetricsStore> Provider<S> {
             ..Default::default()
         })
     }
+}
+
+impl<S> Provider<S> {
+    /// The names of the objects `selector` picks, from the label cache.
+    async fn select(
+        &self,
+        resource: &GroupResource,
+        namespace: Option<&str>,
+        selector: &Selector,
+        deadline: Duration,
+    ) -> Result<BTreeSet<String>> {
+        let objects = self.objects.as_ref().ok_or_else(|| {
+            Error::ObjectsUnavailable(
+                "labelSelector needs the label cache, and the adapter runs without a \
+                 Kubernetes connection; name one object, or omit labelSelector"
+                    .to_owned(),
+            )
+        })?;
+        let names = objects
+            .select(resource, namespace, selector, deadline)
+            .await?;
+        Ok(names.into_iter().collect())
+    }
+}
+
+/// A rule's window in whole seconds, as `windowSeconds`.
+fn window_seconds(window: Option<Duration>) -> Option<i64> {
+    window.and_then(|w| i64::try_from(w.as_secs()).ok())
 }
 
 /// A query parameter as a selector; absent or empty selects everything.

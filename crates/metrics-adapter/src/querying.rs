@@ -107,6 +107,24 @@ impl QueryTemplate {
         self.pieces.contains(&Piece::Field(field))
     }
 
+    /// The widest range (`[2m]`, `[5m:30s]`) the template's text selects, reported as each
+    /// value's `windowSeconds`; `None` for a template that reads instant values only.
+    pub fn window(&self) -> Option<std::time::Duration> {
+        self.pieces
+            .iter()
+            .filter_map(|piece| match piece {
+                Piece::Text(text) => Some(text.as_str()),
+                Piece::Field(_) => None,
+            })
+            .flat_map(|text| text.split('[').skip(1))
+            .filter_map(|range| {
+                let (inside, _) = range.split_once(']')?;
+                let range = inside.split(':').next()?.trim();
+                prometheus_duration(range)
+            })
+            .max()
+    }
+
     /// Prints the query for the given values.
     pub fn render(&self, args: &TemplateArgs<'_>) -> String {
         let mut query = String::new();
@@ -158,6 +176,30 @@ fn unsupported(raw: &str, action: &str) -> String {
         "unsupported template action <<{raw}>>: {why} (only <<.Series>>, <<.LabelMatchers>>, \
          <<.GroupBy>> and <<.GroupBySlice>> are)"
     )
+}
+
+/// A PromQL duration such as `2m`, `1h30m` or `500ms`; `None` for anything else.
+fn prometheus_duration(text: &str) -> Option<std::time::Duration> {
+    const UNITS: &[(&str, f64)] = &[
+        ("ms", 0.001),
+        ("s", 1.0),
+        ("m", 60.0),
+        ("h", 3600.0),
+        ("d", 86_400.0),
+        ("w", 604_800.0),
+        ("y", 31_536_000.0),
+    ];
+    let mut rest = text;
+    let mut seconds = 0.0;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+        let (number, tail) = rest.split_at(digits);
+        let number: f64 = number.parse().ok()?;
+        let (unit, scale) = UNITS.iter().find(|(unit, _)| tail.starts_with(unit))?;
+        seconds += number * scale;
+        rest = &tail[unit.len()..];
+    }
+    (seconds > 0.0).then(|| std::time::Duration::from_secs_f64(seconds))
 }
 
 /// The values a template is rendered with.

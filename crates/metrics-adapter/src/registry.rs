@@ -6,12 +6,21 @@
 //! error. The catalog holds only what serving needs, with every metric and series name interned
 //! as one `Arc<str>` however many resources share it; label values are never kept.
 //!
+//! Each catalog carries the configuration it was built with, so a reloaded configuration
+//! ([`Registry::replace_config`]) takes effect whole at the next relist: a request never mixes a
+//! rule index of one file with the rules of another.
+//!
 //! A request naming a metric the catalog does not know triggers [`Registry::refresh_on_miss`]:
-//! an early relist, coalesced (concurrent misses share one) and rate-limited (at most one per
-//! [`MISS_REFRESH_INTERVAL`]), so a new metric is servable on the first request after its first
-//! sample. It asks every rule again; a lookup targeted at the one metric is not implemented yet.
+//! a lookup targeted at that metric. For every rule whose naming can produce the metric from a
+//! series name Sextant can guess (the metric itself, or `X_total` for `X_per_second`, checked by
+//! running the rule's own naming on the guess), the store's `/api/v1/series` is asked for the
+//! rule's selector restricted to that one series name, and what it finds is added to the
+//! catalog. Only when no rule yields a guess is every rule relisted. Lookups run one at a time
+//! (concurrent misses wait for the one in flight and then see its result), and each metric is
+//! looked up at most once per [`MISS_REFRESH_INTERVAL`], so a flood of requests for names that
+//! do not exist costs the store at most one small series call at a time.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -19,14 +28,20 @@ use jiff::Timestamp;
 use metrics_model::association::GroupResource;
 use metrics_store::{MetricsStore, TimeRange};
 
-use crate::discovery::Discovered;
-use crate::{Config, Result, Rule};
+use crate::discovery::{Discovered, METRIC_NAME_LABEL};
+use crate::naming::{COUNTER_SUFFIX, RATE_SUFFIX};
+use crate::telemetry::DiscoveryMetrics;
+use crate::{Config, Result, Rule, RuleKind};
 
 /// How far back a relist looks for series: a metric with no sample in this span is not served.
 pub const LOOKBACK: Duration = Duration::from_secs(600);
 
-/// The least time between two relists triggered by requests for unknown metrics.
+/// The least time between two lookups of the same unknown metric (and between two full relists
+/// triggered by misses).
 pub const MISS_REFRESH_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How many recently looked-up metric names are remembered for rate limiting.
+const MISS_MEMORY: usize = 4096;
 
 /// Resources whose objects have no namespace; every other resource is taken as namespaced.
 const ROOT_SCOPED: &[(&str, &str)] = &[
@@ -63,15 +78,39 @@ pub struct ExternalEntry {
     pub namespaced: bool,
 }
 
-/// One consistent view of what is servable, as of one relist.
+/// One consistent view of what is servable, as of one relist, with the configuration whose
+/// rules its entries index.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
+    config: Option<Arc<Config>>,
     custom: BTreeMap<GroupResource, BTreeMap<Arc<str>, CustomEntry>>,
     external: BTreeMap<Arc<str>, ExternalEntry>,
     refreshed_at: Option<Instant>,
 }
 
 impl Catalog {
+    /// The rule an entry of this catalog names (`None` only for an inconsistent index).
+    pub fn rule(&self, kind: RuleKind, index: usize) -> Option<&Rule> {
+        let config = self.config.as_deref()?;
+        match kind {
+            RuleKind::Custom => config.rules().get(index),
+            RuleKind::External => config.external_rules().get(index),
+        }
+    }
+
+    /// How many (resource, metric) pairs and external metrics are served.
+    pub fn len(&self) -> (usize, usize) {
+        (
+            self.custom.values().map(BTreeMap::len).sum(),
+            self.external.len(),
+        )
+    }
+
+    /// Whether nothing is served.
+    pub fn is_empty(&self) -> bool {
+        self.len() == (0, 0)
+    }
+
     /// The entry serving `metric` for `resource`, if any.
     pub fn custom(&self, resource: &GroupResource, metric: &str) -> Option<&CustomEntry> {
         self.custom.get(resource)?.get(metric)
@@ -120,7 +159,21 @@ impl Catalog {
 
     /// Builds a catalog from each rule's discovered series (custom rules, then external rules,
     /// in configuration order); the first rule to serve a (resource, metric) wins.
-    pub fn build(custom: &[Vec<Discovered>], external: &[Vec<Discovered>]) -> Self {
+    pub fn build(
+        config: Arc<Config>,
+        custom: &[Vec<Discovered>],
+        external: &[Vec<Discovered>],
+    ) -> Self {
+        let mut catalog = Catalog {
+            config: Some(config),
+            ..Catalog::default()
+        };
+        catalog.add(custom, external);
+        catalog
+    }
+
+    /// Adds what `custom` and `external` (indexed by rule) discovered, keeping existing entries.
+    fn add(&mut self, custom: &[Vec<Discovered>], external: &[Vec<Discovered>]) {
         let mut names: HashSet<Arc<str>> = HashSet::new();
         let mut intern = |name: &str| -> Arc<str> {
             if let Some(found) = names.get(name) {
@@ -130,7 +183,7 @@ impl Catalog {
             names.insert(Arc::clone(&interned));
             interned
         };
-        let mut catalog = Catalog::default();
+        let catalog = self;
         for (rule, found) in custom.iter().enumerate() {
             for discovered in found {
                 let metric = intern(&discovered.metric);
@@ -162,34 +215,65 @@ impl Catalog {
                     });
             }
         }
-        catalog
     }
 }
 
 /// The configuration and the current catalog, shared by the relist loop and every request.
 #[derive(Debug)]
 pub struct Registry {
-    config: Arc<Config>,
+    /// The configuration the next relist uses (a reload replaces it).
+    config: RwLock<Arc<Config>>,
     relist_interval: Duration,
     catalog: RwLock<Arc<Catalog>>,
-    /// When the last miss-triggered relist started; held while one runs, to coalesce.
-    last_miss_refresh: tokio::sync::Mutex<Option<Instant>>,
+    /// When each recently missed metric was looked up; held while a lookup runs, to serialize.
+    misses: tokio::sync::Mutex<HashMap<String, Instant>>,
+    /// Why the configuration file on disk is not the one served, if it is not.
+    config_problem: RwLock<Option<String>>,
+    metrics: DiscoveryMetrics,
 }
 
 impl Registry {
     /// An empty registry for `config`, relisted every `relist_interval` (readiness uses it).
     pub fn new(config: Arc<Config>, relist_interval: Duration) -> Self {
         Registry {
-            config,
+            config: RwLock::new(config),
             relist_interval,
             catalog: RwLock::new(Arc::new(Catalog::default())),
-            last_miss_refresh: tokio::sync::Mutex::new(None),
+            misses: tokio::sync::Mutex::new(HashMap::new()),
+            config_problem: RwLock::new(None),
+            metrics: DiscoveryMetrics::default(),
         }
     }
 
-    /// The configuration the registry serves.
-    pub fn config(&self) -> &Arc<Config> {
-        &self.config
+    /// Why the configuration file on disk is not the one served (`None`: it is).
+    pub fn config_problem(&self) -> Option<String> {
+        self.config_problem
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Records why the file on disk is not served, or clears it.
+    pub fn set_config_problem(&self, problem: Option<String>) {
+        *self
+            .config_problem
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = problem;
+    }
+
+    /// The configuration the next relist uses (the catalog's own may be older).
+    pub fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.config.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Makes `config` the one the next relist builds the catalog with.
+    pub fn replace_config(&self, config: Arc<Config>) {
+        *self.config.write().unwrap_or_else(PoisonError::into_inner) = config;
+    }
+
+    /// The discovery metrics, to register them for `/metrics`.
+    pub fn metrics(&self) -> &DiscoveryMetrics {
+        &self.metrics
     }
 
     /// The current catalog; cheap (one `Arc` clone), and stable for the caller's request.
@@ -200,43 +284,108 @@ impl Registry {
     /// Asks the store for every rule's series over the last [`LOOKBACK`] and replaces the
     /// catalog; on any failure the previous catalog stays and the error is returned.
     pub async fn relist<S: MetricsStore>(&self, store: &S, deadline: Duration) -> Result<()> {
-        let end = Timestamp::now();
-        let start = end
-            .checked_sub(jiff::SignedDuration::try_from(LOOKBACK).unwrap_or_default())
-            .unwrap_or(end);
-        let range = TimeRange { start, end };
-        let custom = discover_rules(store, self.config.rules(), range, deadline).await?;
-        let external = discover_rules(store, self.config.external_rules(), range, deadline).await?;
-        let mut catalog = Catalog::build(&custom, &external);
+        let started = Instant::now();
+        let result = self.relist_unrecorded(store, deadline).await;
+        self.metrics
+            .record_relist(started.elapsed(), result.is_ok(), &self.catalog());
+        result
+    }
+
+    async fn relist_unrecorded<S: MetricsStore>(
+        &self,
+        store: &S,
+        deadline: Duration,
+    ) -> Result<()> {
+        let config = self.config();
+        let range = lookback();
+        let custom = discover_rules(store, config.rules(), range, deadline).await?;
+        let external = discover_rules(store, config.external_rules(), range, deadline).await?;
+        let mut catalog = Catalog::build(config, &custom, &external);
         catalog.refreshed_at = Some(Instant::now());
         *self.catalog.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(catalog);
         Ok(())
     }
 
-    /// Relists early because a request named a metric the catalog `seen` did not have; returns
-    /// whether the catalog changed since `seen` (by this relist or a concurrent one). Failures
-    /// are logged, not returned: the request is answered from what is known.
+    /// Looks up `metric` (of `kind`), which a request named and the catalog `seen` did not
+    /// have (see the module documentation); returns whether the catalog changed since `seen`.
+    /// Failures are logged, not returned: the request is answered from what is known.
     pub async fn refresh_on_miss<S: MetricsStore>(
         &self,
         store: &S,
         seen: &Arc<Catalog>,
+        kind: RuleKind,
+        metric: &str,
         deadline: Duration,
     ) -> bool {
-        let mut last = self.last_miss_refresh.lock().await;
+        let mut misses = self.misses.lock().await;
         if !Arc::ptr_eq(seen, &self.catalog()) {
             return true;
         }
-        if last.is_some_and(|at| at.elapsed() < MISS_REFRESH_INTERVAL) {
+        if misses
+            .get(metric)
+            .is_some_and(|at| at.elapsed() < MISS_REFRESH_INTERVAL)
+        {
             return false;
         }
-        *last = Some(Instant::now());
-        match self.relist(store, deadline).await {
-            Ok(()) => true,
+        if misses.len() >= MISS_MEMORY {
+            misses.retain(|_, at| at.elapsed() < MISS_REFRESH_INTERVAL);
+        }
+        misses.insert(metric.to_owned(), Instant::now());
+        let looked_up = match targeted_selectors(&seen_config(seen, self), kind, metric) {
+            Some(selectors) => self.look_up(store, kind, &selectors, deadline).await,
+            None => self.relist(store, deadline).await,
+        };
+        match looked_up {
+            Ok(()) => !Arc::ptr_eq(seen, &self.catalog()),
             Err(error) => {
-                tracing::warn!(%error, "relist for an unknown metric failed");
+                tracing::warn!(%error, metric, "lookup of an unknown metric failed");
                 false
             }
         }
+    }
+
+    /// Asks the store for the series of `selectors` (rule index → selector) and adds what the
+    /// rules make of them to the current catalog.
+    async fn look_up<S: MetricsStore>(
+        &self,
+        store: &S,
+        kind: RuleKind,
+        selectors: &[(usize, String)],
+        deadline: Duration,
+    ) -> Result<()> {
+        let current = self.catalog();
+        let Some(config) = current.config.clone() else {
+            return self.relist(store, deadline).await;
+        };
+        let rules = match kind {
+            RuleKind::Custom => config.rules(),
+            RuleKind::External => config.external_rules(),
+        };
+        let range = lookback();
+        let mut found = vec![Vec::new(); rules.len()];
+        for (index, selector) in selectors {
+            let Some(rule) = rules.get(*index) else {
+                continue;
+            };
+            let series = store
+                .series(std::slice::from_ref(selector), range, deadline)
+                .await?;
+            found[*index] = rule.discover_all(&series);
+        }
+        if found.iter().all(Vec::is_empty) {
+            return Ok(());
+        }
+        let mut catalog = Catalog::clone(&current);
+        match kind {
+            RuleKind::Custom => catalog.add(&found, &[]),
+            RuleKind::External => catalog.add(&[], &found),
+        }
+        let mut slot = self.catalog.write().unwrap_or_else(PoisonError::into_inner);
+        // A relist that finished meanwhile already saw everything; keep its catalog.
+        if Arc::ptr_eq(&slot, &current) {
+            *slot = Arc::new(catalog);
+        }
+        Ok(())
     }
 
     /// Ready: the configuration is loaded (it is, by construction) and the last successful
@@ -261,6 +410,82 @@ impl Registry {
             }
         }
     }
+}
+
+/// The span a relist or lookup asks about: the last [`LOOKBACK`].
+fn lookback() -> TimeRange {
+    let end = Timestamp::now();
+    let start = end
+        .checked_sub(jiff::SignedDuration::try_from(LOOKBACK).unwrap_or_default())
+        .unwrap_or(end);
+    TimeRange { start, end }
+}
+
+/// The configuration a miss is judged against: the catalog's, else the registry's.
+fn seen_config(seen: &Catalog, registry: &Registry) -> Arc<Config> {
+    seen.config.clone().unwrap_or_else(|| registry.config())
+}
+
+/// The series names that could be served as `metric`: itself, and `X_total` for
+/// `X_per_second`.
+fn guesses(metric: &str) -> Vec<String> {
+    let mut guesses = vec![metric.to_owned()];
+    if let Some(stem) = metric.strip_suffix(RATE_SUFFIX) {
+        guesses.push(format!("{stem}{COUNTER_SUFFIX}"));
+    }
+    guesses
+}
+
+/// For each rule of `kind` that names some guessed series `metric`, its series selector
+/// restricted to that series; `None` when no rule does (a full relist is then needed).
+pub fn targeted_selectors(
+    config: &Config,
+    kind: RuleKind,
+    metric: &str,
+) -> Option<Vec<(usize, String)>> {
+    let rules = match kind {
+        RuleKind::Custom => config.rules(),
+        RuleKind::External => config.external_rules(),
+    };
+    let selectors: Vec<(usize, String)> = rules
+        .iter()
+        .enumerate()
+        .flat_map(|(index, rule)| {
+            guesses(metric).into_iter().filter_map(move |series| {
+                let named = rule.accepts(&series)
+                    && rule.naming().api_name(&series).as_deref() == Some(metric);
+                named
+                    .then(|| restrict_to_series(rule.series_query(), &series))
+                    .flatten()
+                    .map(|selector| (index, selector))
+            })
+        })
+        .collect();
+    (!selectors.is_empty()).then_some(selectors)
+}
+
+/// `selector` with a `__name__="series"` matcher added, when its form allows: `{…}` gets the
+/// matcher; `name{…}` or `name` is kept when `name` is the series, and cannot match it
+/// otherwise (`None`).
+fn restrict_to_series(selector: &str, series: &str) -> Option<String> {
+    let selector = selector.trim();
+    let name_matcher = format!(
+        "{METRIC_NAME_LABEL}={}",
+        metrics_model::promql::quote(series)
+    );
+    if let Some(inner) = selector
+        .strip_prefix('{')
+        .and_then(|rest| rest.strip_suffix('}'))
+    {
+        let inner = inner.trim().trim_end_matches(',');
+        return Some(if inner.is_empty() {
+            format!("{{{name_matcher}}}")
+        } else {
+            format!("{{{inner},{name_matcher}}}")
+        });
+    }
+    let name_end = selector.find('{').unwrap_or(selector.len());
+    (selector[..name_end].trim() == series).then(|| selector.to_owned())
 }
 
 async fn discover_rules<S: MetricsStore>(

@@ -5,7 +5,12 @@
 //!
 //! HTTP/1.1 only, and connections are never upgraded: hyper serves them without upgrade
 //! support, and a request asking for one (`Upgrade` header, `CONNECT`) is answered 400 before
-//! routing. Health paths (`/healthz`, `/livez`, `/readyz`) need no authentication.
+//! routing. Health paths (`/healthz`, `/livez`, `/readyz`) need no authentication; `/metrics`
+//! needs an authenticated user (any: it names no namespace, object or metric).
+//!
+//! The store is reached through [`Coalescing`] (identical concurrent queries made once) over
+//! [`Instrumented`] (calls counted for `/metrics`). With a Kubernetes connection, a label cache
+//! ([`ObjectIndex`]) resolves `labelSelector`; its pod watch starts with the adapter.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -18,7 +23,8 @@ use axum::body::Body;
 use axum::http::{Method, Request, Response, header};
 use axum::response::IntoResponse;
 use hyper_util::rt::TokioIo;
-use metrics_store::{HttpStore, StoreConfig};
+use metrics_model::association::GroupResource;
+use metrics_store::{Coalescing, HttpStore, Instrumented};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
@@ -26,10 +32,13 @@ use tower_service::Service;
 
 use crate::auth::{Authenticator, FrontProxy, Peer, UserInfo};
 use crate::authz::{self, Authorizer};
+use crate::objects::ObjectIndex;
 use crate::options::Options;
 use crate::provider::Provider;
 use crate::registry::Registry;
+use crate::reload::ConfigWatch;
 use crate::server::{Server, router};
+use crate::telemetry::{RequestMetrics, Telemetry};
 use crate::{Config, Error, Result, defaults, tls};
 
 /// Paths answered without authentication.
@@ -45,8 +54,12 @@ pub struct Adapter {
     auth: Arc<Authenticator>,
     authz: Option<Arc<Authorizer>>,
     app: Router,
-    relist: JoinHandle<()>,
+    requests: RequestMetrics,
+    tasks: Vec<JoinHandle<()>>,
 }
+
+/// The store as requests and relists reach it.
+type Store = Coalescing<Instrumented<HttpStore>>;
 
 fn invalid(at: &str, reason: impl Into<String>) -> Error {
     Error::Invalid {
@@ -107,22 +120,59 @@ pub async fn kube_client(options: &Options) -> Result<kube::Client> {
     kube::Client::try_from(config).map_err(|e| invalid("--kubeconfig", format!("{needs}: {e}")))
 }
 
+/// The configuration `--config` names (and its text, to notice changes), else the defaults.
+fn load_config(options: &Options) -> Result<(Config, Option<String>)> {
+    let Some(path) = &options.config else {
+        return Ok((defaults::default_config(defaults::DEFAULT_WINDOW)?, None));
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let config = Config::from_yaml(&text)
+        .map_err(|error| invalid(&format!("--config {}", path.display()), error.to_string()))?;
+    for warning in config.warnings() {
+        tracing::warn!(file = %path.display(), "{warning}");
+    }
+    Ok((config, Some(text)))
+}
+
 impl Adapter {
     /// Checks the flags, loads the configuration and TLS material, binds the port and starts the
     /// relist task. Without `--authorization-always-allow` it needs a working Kubernetes
     /// configuration ([`kube_client`]) for SubjectAccessReviews.
     pub async fn start(options: &Options) -> Result<Self> {
-        let authorizer = if options.authorization_always_allow {
-            None
+        let (authorizer, client) = if options.authorization_always_allow {
+            let client = match kube_client(options).await {
+                Ok(client) => Some(client),
+                Err(error) => {
+                    tracing::warn!(
+                        %error,
+                        "no Kubernetes connection: requests with a labelSelector will be answered 503"
+                    );
+                    None
+                }
+            };
+            (None, client)
         } else {
-            Some(Authorizer::new(kube_client(options).await?))
+            let client = kube_client(options).await?;
+            (Some(Authorizer::new(client.clone())), Some(client))
         };
-        Self::start_with(options, authorizer).await
+        Self::start_in_cluster(options, authorizer, client).await
     }
 
     /// As [`Adapter::start`], with the given authorizer (`None` allows every authenticated
-    /// request and requires `--authorization-always-allow`).
+    /// request and requires `--authorization-always-allow`) and no Kubernetes connection.
     pub async fn start_with(options: &Options, authorizer: Option<Authorizer>) -> Result<Self> {
+        Self::start_in_cluster(options, authorizer, None).await
+    }
+
+    /// As [`Adapter::start_with`], resolving `labelSelector` through `client`'s watches.
+    pub async fn start_in_cluster(
+        options: &Options,
+        authorizer: Option<Authorizer>,
+        client: Option<kube::Client>,
+    ) -> Result<Self> {
         if authorizer.is_none() {
             if !options.authorization_always_allow {
                 return Err(invalid(
@@ -135,52 +185,72 @@ impl Adapter {
                  no SubjectAccessReview is made"
             );
         }
-        let config = match &options.config {
-            Some(path) => Config::load(path).map_err(|error| match error {
-                Error::Read { .. } => error,
-                other => invalid(&format!("--config {}", path.display()), other.to_string()),
-            })?,
-            None => defaults::default_config(defaults::DEFAULT_WINDOW)?,
-        };
+        let (config, config_text) = load_config(options)?;
         let auth = authenticator(options)?;
         let (chain, key) = tls::server_identity(
             options.tls_cert_file.as_deref(),
             options.tls_private_key_file.as_deref(),
         )?;
         let tls_config = tls::server_config(chain, key, &auth.ca_verifiers())?;
-        let store = Arc::new(HttpStore::new(StoreConfig::new(&options.prometheus_url))?);
         let registry = Arc::new(Registry::new(
             Arc::new(config),
             options.metrics_relist_interval,
         ));
-        let relist = {
-            let (registry, store) = (Arc::clone(&registry), Arc::clone(&store));
-            let deadline = options.query_timeout;
-            tokio::spawn(async move { registry.run(store.as_ref(), deadline).await })
-        };
-        let server = Arc::new(Server::new(
-            Provider::new(registry, store),
-            options.query_timeout,
-        ));
+        let telemetry = Telemetry::new(registry.metrics());
+        let http = HttpStore::new(options.store_config())?;
+        let store: Arc<Store> = Arc::new(Coalescing::new(Arc::new(Instrumented::new(
+            http,
+            telemetry.store.clone(),
+        ))));
         let address = SocketAddr::new(options.bind_address, options.secure_port);
         let listener = TcpListener::bind(address).await.map_err(|e| Error::Tls {
             what: format!("listening on {address}"),
             reason: e.to_string(),
+        })?;
+        let deadline = options.query_timeout;
+        let mut tasks = Vec::new();
+        tasks.push({
+            let (registry, store) = (Arc::clone(&registry), Arc::clone(&store));
+            tokio::spawn(async move { registry.run(store.as_ref(), deadline).await })
         });
-        let listener = match listener {
-            Ok(listener) => listener,
-            Err(error) => {
-                relist.abort();
-                return Err(error);
-            }
-        };
+        if let Some(path) = &options.config {
+            let watch = ConfigWatch::new(path.clone(), config_text);
+            let (registry, store) = (Arc::clone(&registry), Arc::clone(&store));
+            tasks.push(tokio::spawn(async move {
+                watch.run(&registry, store.as_ref(), deadline).await
+            }));
+        }
+        let mut provider = Provider::new(registry, store);
+        if let Some(client) = client {
+            let objects = ObjectIndex::new(client);
+            objects.watch(&GroupResource::new("pods", "")).await?;
+            provider = provider.with_objects(objects);
+        }
+        let server = Arc::new(Server::new(provider, options.query_timeout));
+        let metrics_text = telemetry.clone();
+        let app = router(server).route(
+            "/metrics",
+            axum::routing::get(move || {
+                let text = metrics_text.encode();
+                async move {
+                    (
+                        [(
+                            header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        text,
+                    )
+                }
+            }),
+        );
         Ok(Adapter {
             listener,
             acceptor: TlsAcceptor::from(tls_config),
             auth: Arc::new(auth),
             authz: authorizer.map(Arc::new),
-            app: router(server),
-            relist,
+            app,
+            requests: telemetry.requests,
+            tasks,
         })
     }
 
@@ -212,6 +282,7 @@ impl Adapter {
             let auth = Arc::clone(&self.auth);
             let authz = self.authz.clone();
             let app = self.app.clone();
+            let requests = self.requests.clone();
             tokio::spawn(async move {
                 let stream =
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
@@ -232,7 +303,16 @@ impl Adapter {
                         authz: authz.clone(),
                         peer: Arc::clone(&peer),
                     };
-                    handle(request, app.clone(), guard)
+                    let (app, requests) = (app.clone(), requests.clone());
+                    async move {
+                        let started = std::time::Instant::now();
+                        let path = request.uri().path().to_owned();
+                        let response = handle(request, app, guard).await;
+                        if let Ok(response) = &response {
+                            requests.record(&path, response.status().as_u16(), started.elapsed());
+                        }
+                        response
+                    }
                 });
                 if let Err(error) = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
@@ -242,7 +322,9 @@ impl Adapter {
                 }
             });
         }
-        self.relist.abort();
+        for task in &self.tasks {
+            task.abort();
+        }
     }
 }
 

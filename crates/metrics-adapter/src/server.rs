@@ -312,13 +312,27 @@ async fn alive() -> &'static str {
     "ok"
 }
 
+/// Ready once a relist succeeded recently; a configuration file that failed to reload is
+/// reported in the body but does not withdraw readiness (see [`crate::reload`]).
 async fn ready<S: MetricsStore>(State(server): State<Arc<Server<S>>>) -> Response {
-    if server.provider.registry().is_ready() {
-        "ok".into_response()
+    let registry = server.provider.registry();
+    let warning = registry
+        .config_problem()
+        .map(|problem| {
+            format!(
+                "\nwarning: the configuration file was not reloaded ({problem}); \
+                 serving the last good configuration"
+            )
+        })
+        .unwrap_or_default();
+    if registry.is_ready() {
+        format!("ok{warning}").into_response()
     } else {
         status_response(&failure(
             StatusReason::ServiceUnavailable,
-            "not ready: no successful metric discovery (relist) within three relist intervals",
+            format!(
+                "not ready: no successful metric discovery (relist) within three relist intervals{warning}"
+            ),
         ))
     }
 }

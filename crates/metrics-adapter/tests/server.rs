@@ -8,9 +8,12 @@ use std::time::Duration;
 use common::{
     Adapter, TestResult, V1, V2, bounded, close, recent_counter, recent_series, relisted, values,
 };
+use metrics_adapter::objects::ObjectIndex;
 use metrics_adapter::registry::MISS_REFRESH_INTERVAL;
 use metrics_store::{HttpStore, StoreConfig};
 use serde_json::Value;
+use serde_json::json;
+use test_support::kube_api::FakeApi;
 use test_support::{PrometheusServer, VictoriaMetricsServer, or_skip};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -63,7 +66,22 @@ async fn a_new_metric_is_served_on_its_first_request() -> TestResult {
                 2.0,
             )?])
             .await?;
-        // The miss above relisted just now; the next early relist waits out the rate limit.
+        // A metric never asked for before is found on its first request: a lookup targeted at
+        // its series, with no wait.
+        victoria
+            .import(&[recent_counter(
+                "payments_total",
+                &[("namespace", "ns1"), ("pod", "b")],
+                4.0,
+            )?])
+            .await?;
+        let (status, body) = adapter
+            .get(&format!("{V2}/namespaces/ns1/pods/b/payments_per_second"))
+            .await?;
+        assert_eq!(status, 200, "first request after the first sample: {body}");
+        assert!(close(values(&body)[0].2, 4.0), "{body}");
+        // The metric missed above was looked up just now; the next lookup of the same name
+        // waits out the rate limit.
         tokio::time::sleep(MISS_REFRESH_INTERVAL).await;
         let (status, body) = adapter.get(&path).await?;
         assert_eq!(status, 200, "{body}");
@@ -74,6 +92,71 @@ async fn a_new_metric_is_served_on_its_first_request() -> TestResult {
             list.to_string().contains("pods/orders_per_second"),
             "{list}"
         );
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn label_selectors_are_resolved_from_the_watched_pods() -> TestResult {
+    bounded(async {
+        let Some(prometheus) = or_skip(PrometheusServer::with_series(recent_series()?).await)?
+        else {
+            return Ok(());
+        };
+        let fake = FakeApi::default();
+        if let Ok(mut cluster) = fake.cluster.lock() {
+            let pod = |name: &str, app: &str| {
+                json!({"metadata": {"name": name, "namespace": "ns1", "labels": {"app": app}}})
+            };
+            cluster.pods.insert(
+                "ns1".to_owned(),
+                vec![pod("a", "web"), pod("b", "batch"), pod("idle", "web")],
+            );
+            // Same name and labels in another namespace: must never be picked for ns1.
+            cluster.pods.insert(
+                "ns2".to_owned(),
+                vec![json!({"metadata": {"name": "c", "namespace": "ns2", "labels": {"app": "web"}}})],
+            );
+        }
+        let store = HttpStore::new(StoreConfig::new(prometheus.url()))?;
+        let registry = relisted(&store).await?;
+        let objects = ObjectIndex::new(fake.client());
+        let adapter =
+            Adapter::start_with_objects(registry, store, Duration::from_secs(10), Some(objects))
+                .await?;
+        let path = format!("{V2}/namespaces/ns1/pods/*/http_requests_per_second");
+
+        let (status, web) = adapter.get(&format!("{path}?labelSelector=app%3Dweb")).await?;
+        assert_eq!(status, 200, "{web}");
+        let found = values(&web);
+        assert_eq!(found.len(), 1, "a (web) has a value, idle (web) has none: {web}");
+        assert_eq!((found[0].0.as_str(), found[0].1.as_str()), ("a", "ns1"));
+        assert!(close(found[0].2, 3.0), "{found:?}");
+
+        let (status, not_web) = adapter
+            .get(&format!("{path}?labelSelector=app%21%3Dweb"))
+            .await?;
+        assert_eq!(status, 200, "{not_web}");
+        assert_eq!(values(&not_web).iter().map(|v| v.0.as_str()).collect::<Vec<_>>(), ["b"]);
+
+        let (status, nobody) = adapter
+            .get(&format!("{path}?labelSelector=app%3Dnone"))
+            .await?;
+        assert_eq!((status, values(&nobody).len()), (200, 0), "{nobody}");
+
+        let message = adapter
+            .status(&format!("{path}?labelSelector=app%20in%20(web"), 400)
+            .await?;
+        assert!(message.starts_with("invalid labelSelector"), "{message}");
+
+        // The pods were listed once, by the watch, not per request.
+        let lists = fake
+            .lines()
+            .iter()
+            .filter(|line| line.starts_with("GET /api/v1/pods") && !line.contains("watch=true"))
+            .count();
+        assert_eq!(lists, 1, "{:?}", fake.lines());
         Ok(())
     })
     .await
@@ -130,6 +213,7 @@ async fn check_serving(adapter: &Adapter) -> TestResult {
         assert_eq!((found[1].0.as_str(), found[1].1.as_str()), ("b", "ns1"));
         assert!(close(found[1].2, 1.5), "{found:?}");
         let item = &list["items"][0];
+        assert_eq!(item["windowSeconds"], 120, "the rule's [2m]: {item}");
         assert_eq!(item["describedObject"]["kind"], "Pod");
         assert_eq!(item["describedObject"]["apiVersion"], "/v1");
         assert_eq!(item["metric"]["name"], "http_requests_per_second");
@@ -187,14 +271,11 @@ async fn check_serving(adapter: &Adapter) -> TestResult {
             .await?;
         assert!(message.contains("metricLabelSelector"), "{message}");
 
-        // labelSelector is refused, not silently ignored.
+        // Without a label cache, labelSelector is refused (503), not silently ignored.
         let message = adapter
-            .status(&format!("{path}?labelSelector=app%3Dweb"), 400)
+            .status(&format!("{path}?labelSelector=app%3Dweb"), 503)
             .await?;
-        assert!(
-            message.contains("labelSelector is not supported yet"),
-            "{message}"
-        );
+        assert!(message.contains("Kubernetes connection"), "{message}");
 
         // Not found: unknown metric, unknown pod, unknown path.
         let message = adapter

@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
-/// Why a store call failed.
-#[derive(Debug, thiserror::Error)]
+/// Why a store call failed (cloneable, so one failed query can answer every caller waiting
+/// on it).
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// The store could not be reached (refused, unresolvable, reset): answer 503.
     #[error("metrics store at {url} is unavailable: {reason}")]

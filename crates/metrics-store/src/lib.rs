@@ -3,7 +3,8 @@
 //!
 //! The store is reached through one narrow trait, [`MetricsStore`] — series, instant query,
 //! range query — with one real implementation over HTTP ([`HttpStore`]) and an instrumented
-//! wrapper ([`Instrumented`]) that records request counts and latencies. Every call carries a
+//! wrapper ([`Instrumented`]) that records request counts and latencies, and a wrapper
+//! ([`Coalescing`]) that makes identical concurrent instant queries once. Every call carries a
 //! deadline, sent to the store as its `timeout` so a slow query is cancelled there too, and
 //! every failure is classified ([`Error`]) so an API answer can say what went wrong.
 
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
+mod coalesce;
 mod config;
 mod error;
 mod http;
@@ -20,6 +22,7 @@ mod instrumented;
 mod response;
 mod tls;
 
+pub use coalesce::Coalescing;
 pub use config::{BasicAuth, QueryMethod, StoreConfig};
 pub use error::{Error, Result};
 pub use http::HttpStore;

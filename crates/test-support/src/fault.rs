@@ -44,6 +44,16 @@ pub enum Behaviour {
         /// Response body.
         body: String,
     },
+    /// Answers every request with this status and body after `delay` (a slow but healthy
+    /// store, to hold queries in flight).
+    Delayed {
+        /// How long each answer takes.
+        delay: std::time::Duration,
+        /// HTTP status code.
+        status: u16,
+        /// Response body.
+        body: String,
+    },
 }
 
 /// A loopback HTTP server with a fixed [`Behaviour`]; stops when dropped.
@@ -90,7 +100,11 @@ impl FaultyStore {
                                 while matches!(socket.read(&mut sink).await, Ok(n) if n > 0) {}
                                 return;
                             }
-                            Behaviour::Answer { status, body } => {
+                            Behaviour::Answer { status, body }
+                            | Behaviour::Delayed { status, body, .. } => {
+                                if let Behaviour::Delayed { delay, .. } = &behaviour {
+                                    tokio::time::sleep(*delay).await;
+                                }
                                 let response = format!(
                                     "HTTP/1.1 {status} Whatever\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
                                     body.len()

@@ -194,6 +194,12 @@ impl FakeApi {
     /// Answers one request from the cluster state.
     pub async fn answer(&self, request: Request<Body>) -> Response<Body> {
         let method = request.method().clone();
+        // kube's metadata-only watches ask for `PartialObjectMetadataList` by Accept header.
+        let metadata_only = request
+            .headers()
+            .get(http::header::ACCEPT)
+            .and_then(|accept| accept.to_str().ok())
+            .is_some_and(|accept| accept.contains("as=PartialObjectMetadataList"));
         let path = request
             .uri()
             .path_and_query()
@@ -297,8 +303,21 @@ impl FakeApi {
                 )
             }
             (Method::GET, ["api", "v1", "pods"]) => {
-                // The initial LIST of a cluster-wide pod watch (reflector).
+                // The initial LIST of a cluster-wide pod watch (reflector), whole or metadata only.
                 let pods: Vec<Value> = cluster.pods.values().flatten().cloned().collect();
+                if metadata_only {
+                    let metas: Vec<Value> = pods
+                        .iter()
+                        .map(|pod| {
+                            json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                                          "metadata": pod["metadata"]})
+                        })
+                        .collect();
+                    return respond(
+                        StatusCode::OK,
+                        &list("PartialObjectMetadataList", "meta.k8s.io/v1", &metas),
+                    );
+                }
                 respond(StatusCode::OK, &list("PodList", "v1", &pods))
             }
             (

@@ -39,7 +39,7 @@ fn builds_one_entry_per_resource_and_metric_with_shared_names() -> crate::Result
         .iter()
         .map(|rule| rule.discover_all(&series))
         .collect();
-    let catalog = Catalog::build(&custom, &[]);
+    let catalog = Catalog::build(Arc::new(config.clone()), &custom, &[]);
     let pods = GroupResource::new("pods", "");
     let services = GroupResource::new("services", "");
     let on_pods = catalog.custom(&pods, "http_requests_per_second");
@@ -86,4 +86,55 @@ fn scope_of_resources() {
     assert!(is_namespaced(&GroupResource::new("deployments", "apps")));
     assert!(!is_namespaced(&GroupResource::new("nodes", "")));
     assert!(!is_namespaced(&GroupResource::new("namespaces", "")));
+}
+
+#[test]
+fn a_missed_metric_is_looked_up_by_its_own_series_name_where_naming_allows() -> crate::Result<()> {
+    let config = default_config(DEFAULT_WINDOW)?;
+    let rate = targeted_selectors(&config, RuleKind::Custom, "http_requests_per_second");
+    let Some(rate) = rate else {
+        panic!("the counter rule names http_requests_total as http_requests_per_second");
+    };
+    assert!(
+        rate.iter()
+            .any(|(rule, s)| *rule == 0 && s.contains(r#"__name__="http_requests_total""#)),
+        "the counter rule asks for the counter: {rate:?}"
+    );
+    assert!(
+        rate.iter()
+            .all(|(_, s)| s.matches("__name__=\"").count() == 1),
+        "each lookup names exactly one series: {rate:?}"
+    );
+    assert_eq!(
+        targeted_selectors(&config, RuleKind::External, "http_requests_per_second"),
+        None,
+        "the default configuration has no external rules"
+    );
+    // The gauge rule serves a series under its own name, restricted to that name.
+    let gauge = targeted_selectors(&config, RuleKind::Custom, "queue_depth");
+    let gauge = gauge.unwrap_or_default();
+    assert!(
+        gauge
+            .iter()
+            .any(|(_, selector)| selector.contains(r#"__name__="queue_depth""#)),
+        "{gauge:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn restricting_a_selector_to_one_series() {
+    assert_eq!(
+        restrict_to_series(r#"{__name__=~"^x_.*",namespace!=""}"#, "x_total").as_deref(),
+        Some(r#"{__name__=~"^x_.*",namespace!="",__name__="x_total"}"#)
+    );
+    assert_eq!(
+        restrict_to_series("{}", "up").as_deref(),
+        Some(r#"{__name__="up"}"#)
+    );
+    assert_eq!(
+        restrict_to_series(r#"x_total{pod!=""}"#, "x_total").as_deref(),
+        Some(r#"x_total{pod!=""}"#)
+    );
+    assert_eq!(restrict_to_series(r#"y_total{pod!=""}"#, "x_total"), None);
 }

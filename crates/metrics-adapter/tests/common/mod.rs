@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use metrics_adapter::Config;
 use metrics_adapter::config::RuleSpec;
 use metrics_adapter::defaults::{DEFAULT_WINDOW, default_spec};
+use metrics_adapter::objects::ObjectIndex;
 use metrics_adapter::provider::Provider;
 use metrics_adapter::registry::Registry;
 use metrics_adapter::server::{Server, router};
@@ -115,10 +116,21 @@ impl Adapter {
         store: S,
         query_timeout: Duration,
     ) -> Result<Self, Box<dyn std::error::Error>> {
-        let server = Arc::new(Server::new(
-            Provider::new(registry, Arc::new(store)),
-            query_timeout,
-        ));
+        Self::start_with_objects(registry, store, query_timeout, None).await
+    }
+
+    /// As [`Adapter::start`], resolving `labelSelector` with `objects`.
+    pub async fn start_with_objects<S: MetricsStore + 'static>(
+        registry: Arc<Registry>,
+        store: S,
+        query_timeout: Duration,
+        objects: Option<ObjectIndex>,
+    ) -> Result<Self, Box<dyn std::error::Error>> {
+        let mut provider = Provider::new(registry, Arc::new(store));
+        if let Some(objects) = objects {
+            provider = provider.with_objects(objects);
+        }
+        let server = Arc::new(Server::new(provider, query_timeout));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
         let app = router(server);

@@ -1,0 +1,201 @@
+//! The labels of the objects a custom-metrics request may describe, from watch-fed caches, so
+//! `?labelSelector=` is resolved in memory instead of with a LIST per request (and the store
+//! query need not name the objects: see [`crate::provider`]).
+//!
+//! One metadata-only watch per resource (kube-runtime's watcher over
+//! `PartialObjectMetadata`, cluster-wide), started on the first request that needs it and kept
+//! for the life of the process. Each cached object keeps its namespace, name and labels; the
+//! annotations and `managedFields` are dropped as they arrive, so the cache holds only what
+//! selection needs. A request waits for its resource's first LIST at most for what is left of
+//! its deadline, and is answered 503 if it does not come.
+//!
+//! Resources of the core, `apps`, `batch` and `networking.k8s.io` groups are known by name;
+//! any other (a custom resource) is found by API discovery on first use.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, PartialObjectMeta};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client};
+use metrics_model::Selector;
+use metrics_model::association::GroupResource;
+
+use crate::{Error, Result};
+
+/// The cached metadata of one object.
+type Meta = PartialObjectMeta<DynamicObject>;
+
+/// Resources whose group, version and kind need no discovery: `(group, version, kind, plural)`.
+const KNOWN: &[(&str, &str, &str, &str)] = &[
+    ("", "v1", "Pod", "pods"),
+    ("", "v1", "Service", "services"),
+    ("", "v1", "Namespace", "namespaces"),
+    ("", "v1", "Node", "nodes"),
+    ("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims"),
+    ("", "v1", "PersistentVolume", "persistentvolumes"),
+    ("", "v1", "Endpoints", "endpoints"),
+    ("", "v1", "ReplicationController", "replicationcontrollers"),
+    ("apps", "v1", "Deployment", "deployments"),
+    ("apps", "v1", "StatefulSet", "statefulsets"),
+    ("apps", "v1", "ReplicaSet", "replicasets"),
+    ("apps", "v1", "DaemonSet", "daemonsets"),
+    ("batch", "v1", "Job", "jobs"),
+    ("batch", "v1", "CronJob", "cronjobs"),
+    ("networking.k8s.io", "v1", "Ingress", "ingresses"),
+];
+
+/// Watch-fed label caches, one per resource, shared by every request; clones share the caches.
+#[derive(Clone)]
+pub struct ObjectIndex {
+    client: Client,
+    caches: Arc<Mutex<BTreeMap<GroupResource, Store<Meta>>>>,
+}
+
+impl std::fmt::Debug for ObjectIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let watched: Vec<String> = self
+            .caches
+            .lock()
+            .map(|caches| caches.keys().map(ToString::to_string).collect())
+            .unwrap_or_default();
+        f.debug_struct("ObjectIndex")
+            .field("watched", &watched)
+            .finish()
+    }
+}
+
+impl ObjectIndex {
+    /// An index that watches resources through `client` as requests need them.
+    pub fn new(client: Client) -> Self {
+        ObjectIndex {
+            client,
+            caches: Arc::default(),
+        }
+    }
+
+    /// Starts the watch of `resource` now rather than on its first request (the adapter does
+    /// this for `pods` at start, so the first request does not wait for the LIST).
+    pub async fn watch(&self, resource: &GroupResource) -> Result<()> {
+        self.store(resource).await.map(drop)
+    }
+
+    /// The names of the objects of `resource` (in `namespace`, for namespaced resources) whose
+    /// labels `selector` matches; waits at most `deadline` for the resource's first LIST.
+    pub async fn select(
+        &self,
+        resource: &GroupResource,
+        namespace: Option<&str>,
+        selector: &Selector,
+        deadline: Duration,
+    ) -> Result<Vec<String>> {
+        let store = self.store(resource).await?;
+        let synced = tokio::time::timeout(deadline, store.wait_until_ready()).await;
+        if !matches!(synced, Ok(Ok(()))) {
+            return Err(Error::ObjectsUnavailable(format!(
+                "the label cache of {resource} has not completed its first list yet \
+                 (is the adapter allowed to list and watch {resource}?)"
+            )));
+        }
+        // Filtered under the store's read lock; only the names of the matches are copied.
+        let mut names: Vec<String> = store
+            .state_filter(|object| {
+                namespace.is_none_or(|ns| object.metadata.namespace.as_deref() == Some(ns))
+                    && selector.matches(object.metadata.labels.as_ref().unwrap_or(&EMPTY))
+            })
+            .iter()
+            .filter_map(|object| object.metadata.name.clone())
+            .collect();
+        names.sort_unstable();
+        Ok(names)
+    }
+
+    /// The cache of `resource`, its watch started if this is the first time it is asked for.
+    async fn store(&self, resource: &GroupResource) -> Result<Store<Meta>> {
+        if let Some(store) = self.lock()?.get(resource) {
+            return Ok(store.clone());
+        }
+        let api_resource = api_resource(&self.client, resource).await?;
+        let mut caches = self.lock()?;
+        if let Some(store) = caches.get(resource) {
+            return Ok(store.clone());
+        }
+        let store = start_watch(self.client.clone(), resource, api_resource);
+        caches.insert(resource.clone(), store.clone());
+        Ok(store)
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, BTreeMap<GroupResource, Store<Meta>>>> {
+        self.caches
+            .lock()
+            .map_err(|_| Error::ObjectsUnavailable("the label cache lock is poisoned".to_owned()))
+    }
+}
+
+/// No labels at all.
+static EMPTY: BTreeMap<String, String> = BTreeMap::new();
+
+/// Spawns the metadata watch of one resource feeding a reflector store, and returns the store.
+fn start_watch(client: Client, resource: &GroupResource, api_resource: ApiResource) -> Store<Meta> {
+    let writer = reflector::store::Writer::<Meta>::new(api_resource.clone());
+    let store = writer.as_reader();
+    let api = Api::<Meta>::all_with(client, &api_resource);
+    let stream = reflector::reflector(
+        writer,
+        watcher(api, watcher::Config::default().any_semantic())
+            .modify(|object: &mut Meta| {
+                // Only namespace, name and labels are ever read.
+                object.metadata.annotations = None;
+                object.metadata.managed_fields = None;
+                object.metadata.owner_references = None;
+                object.metadata.finalizers = None;
+            })
+            .default_backoff(),
+    );
+    let resource = resource.to_string();
+    tokio::spawn(async move {
+        stream
+            .for_each(|event| {
+                if let Err(error) = event {
+                    tracing::warn!(%resource, %error, "label watch failed; resuming");
+                }
+                std::future::ready(())
+            })
+            .await;
+    });
+    store
+}
+
+/// The API resource (group, version, kind, plural) of `resource`: from [`KNOWN`], else by
+/// discovery of its group's preferred version.
+async fn api_resource(client: &Client, resource: &GroupResource) -> Result<ApiResource> {
+    if let Some((group, version, kind, plural)) = KNOWN
+        .iter()
+        .find(|(g, _, _, p)| *g == resource.group && *p == resource.resource)
+    {
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        return Ok(ApiResource::from_gvk_with_plural(&gvk, plural));
+    }
+    let unavailable = |reason: String| {
+        Error::ObjectsUnavailable(format!(
+            "cannot resolve labelSelector for {resource}: {reason}"
+        ))
+    };
+    let group = kube::discovery::group(client, &resource.group)
+        .await
+        .map_err(|e| unavailable(format!("API discovery of group {:?}: {e}", resource.group)))?;
+    group
+        .recommended_resources()
+        .into_iter()
+        .map(|(api_resource, _)| api_resource)
+        .find(|api_resource| api_resource.plural == resource.resource)
+        .ok_or_else(|| {
+            unavailable(format!(
+                "the API server serves no resource {:?} in group {:?}",
+                resource.resource, resource.group
+            ))
+        })
+}

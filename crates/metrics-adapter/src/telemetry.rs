@@ -1,0 +1,295 @@
+//! The adapter's own metrics, served at `/metrics` in the Prometheus text format
+//! (prometheus-client): API requests by group and code, store calls by operation and outcome
+//! ([`metrics_store::StoreMetrics`]), relists, the size of the catalog, and configuration
+//! reloads. Every name starts with `sextant_adapter_`.
+//!
+//! No label carries a namespace, object or metric name, so the series count stays fixed
+//! whatever the cluster does.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::registry::Catalog;
+
+/// Which API a request was for.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum Api {
+    /// `custom.metrics.k8s.io` values.
+    Custom,
+    /// `external.metrics.k8s.io` values.
+    External,
+    /// Discovery documents, OpenAPI and anything else.
+    Other,
+}
+
+impl Api {
+    /// The API a request path belongs to.
+    pub fn of_path(path: &str) -> Api {
+        let values = |group: &str| {
+            path.strip_prefix("/apis/")
+                .and_then(|rest| rest.strip_prefix(group))
+                .and_then(|rest| rest.strip_prefix('/'))
+                .is_some_and(|rest| rest.contains('/'))
+        };
+        if values("custom.metrics.k8s.io") {
+            Api::Custom
+        } else if values("external.metrics.k8s.io") {
+            Api::External
+        } else {
+            Api::Other
+        }
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    api: Api,
+    code: u16,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ApiLabels {
+    api: Api,
+}
+
+/// How a relist or reload ended.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+enum Outcome {
+    Success,
+    Failure,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: Outcome,
+}
+
+/// Request counts and latencies.
+#[derive(Debug, Clone)]
+pub struct RequestMetrics {
+    requests: Family<RequestLabels, Counter>,
+    duration: Family<ApiLabels, Histogram>,
+}
+
+impl Default for RequestMetrics {
+    fn default() -> Self {
+        RequestMetrics {
+            requests: Family::default(),
+            duration: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+            }),
+        }
+    }
+}
+
+impl RequestMetrics {
+    /// Counts one answered request and its latency.
+    pub fn record(&self, path: &str, code: u16, took: Duration) {
+        let api = Api::of_path(path);
+        self.requests
+            .get_or_create(&RequestLabels { api, code })
+            .inc();
+        self.duration
+            .get_or_create(&ApiLabels { api })
+            .observe(took.as_secs_f64());
+    }
+
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "requests",
+            "API requests answered, by API and HTTP status code",
+            self.requests.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Time to answer an API request, by API",
+            self.duration.clone(),
+        );
+    }
+}
+
+/// Relist and configuration-reload metrics, owned by the [`crate::registry::Registry`].
+#[derive(Debug, Clone)]
+pub struct DiscoveryMetrics {
+    relists: Family<OutcomeLabels, Counter>,
+    relist_duration: Histogram,
+    served: Family<ApiLabels, Gauge>,
+    reloads: Family<OutcomeLabels, Counter>,
+    config_valid: Gauge,
+}
+
+impl Default for DiscoveryMetrics {
+    fn default() -> Self {
+        let config_valid = Gauge::default();
+        config_valid.set(1);
+        DiscoveryMetrics {
+            relists: Family::default(),
+            relist_duration: Histogram::new(exponential_buckets(0.005, 2.0, 12)),
+            served: Family::default(),
+            reloads: Family::default(),
+            config_valid,
+        }
+    }
+}
+
+impl DiscoveryMetrics {
+    /// Records one relist and the size of the catalog it left.
+    pub fn record_relist(&self, took: Duration, succeeded: bool, catalog: &Catalog) {
+        let outcome = if succeeded {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        };
+        self.relists.get_or_create(&OutcomeLabels { outcome }).inc();
+        self.relist_duration.observe(took.as_secs_f64());
+        let (custom, external) = catalog.len();
+        for (api, count) in [(Api::Custom, custom), (Api::External, external)] {
+            self.served
+                .get_or_create(&ApiLabels { api })
+                .set(i64::try_from(count).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Records a configuration reload: applied, or refused (the last good one keeps serving).
+    pub fn record_reload(&self, applied: bool) {
+        let outcome = if applied {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        };
+        self.reloads.get_or_create(&OutcomeLabels { outcome }).inc();
+        self.config_valid.set(i64::from(applied));
+    }
+
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "relists",
+            "Metric discoveries (series relists), by outcome",
+            self.relists.clone(),
+        );
+        registry.register(
+            "relist_duration_seconds",
+            "Time a metric discovery took",
+            self.relist_duration.clone(),
+        );
+        registry.register(
+            "metrics_served",
+            "Servable metrics in the catalog: (resource, metric) pairs for custom, names for external",
+            self.served.clone(),
+        );
+        registry.register(
+            "config_reloads",
+            "Configuration file reloads, by outcome",
+            self.reloads.clone(),
+        );
+        registry.register(
+            "config_last_reload_successful",
+            "1 when the configuration file on disk is the one served, 0 when it is invalid",
+            self.config_valid.clone(),
+        );
+    }
+}
+
+/// Every metric of the adapter, and the text `/metrics` answers.
+#[derive(Debug, Clone)]
+pub struct Telemetry {
+    registry: Arc<Mutex<Registry>>,
+    /// Request counts and latencies, recorded by the HTTPS front.
+    pub requests: RequestMetrics,
+    /// Store call counts and latencies, recorded by the store wrapper.
+    pub store: metrics_store::StoreMetrics,
+}
+
+impl Telemetry {
+    /// Registers the request, store and discovery metrics under `sextant_adapter_`.
+    pub fn new(discovery: &DiscoveryMetrics) -> Self {
+        let mut registry = Registry::with_prefix("sextant_adapter");
+        let requests = RequestMetrics::default();
+        requests.register(&mut registry);
+        discovery.register(&mut registry);
+        let store = metrics_store::StoreMetrics::register(&mut registry);
+        Telemetry {
+            registry: Arc::new(Mutex::new(registry)),
+            requests,
+            store,
+        }
+    }
+
+    /// The OpenMetrics text of every metric.
+    pub fn encode(&self) -> String {
+        let registry = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut text = String::new();
+        if let Err(error) = prometheus_client::encoding::text::encode(&mut text, &registry) {
+            tracing::warn!(%error, "cannot encode the adapter's metrics");
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn paths_are_classified_by_api() {
+        let of = Api::of_path;
+        assert_eq!(
+            of("/apis/custom.metrics.k8s.io/v1beta2/namespaces/a/pods/*/m"),
+            Api::Custom
+        );
+        assert_eq!(of("/apis/custom.metrics.k8s.io/v1beta2"), Api::Other);
+        assert_eq!(
+            of("/apis/external.metrics.k8s.io/v1beta1/namespaces/a/m"),
+            Api::External
+        );
+        assert_eq!(of("/readyz"), Api::Other);
+    }
+
+    #[tokio::test]
+    async fn requests_reloads_and_store_calls_are_exported_under_the_prefix() {
+        use metrics_store::{HttpStore, Instrumented, MetricsStore, StoreConfig};
+        let discovery = DiscoveryMetrics::default();
+        let telemetry = Telemetry::new(&discovery);
+        telemetry.requests.record(
+            "/apis/custom.metrics.k8s.io/v1beta2/namespaces/a/pods/*/m",
+            404,
+            Duration::from_millis(3),
+        );
+        discovery.record_reload(false);
+        // Nothing listens on port 1: the call fails at once and is counted as unavailable.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let store = HttpStore::new(StoreConfig::new("http://127.0.0.1:1"));
+        let store = Instrumented::new(store.expect("a store client"), telemetry.store.clone());
+        let failed = store
+            .instant_query("up", None, Duration::from_secs(2))
+            .await;
+        assert!(failed.is_err());
+        let text = telemetry.encode();
+        assert!(
+            text.contains("sextant_adapter_requests_total{api=\"Custom\",code=\"404\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("sextant_adapter_config_reloads_total{outcome=\"Failure\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("sextant_adapter_config_last_reload_successful 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "sextant_adapter_store_requests_total{operation=\"Query\",outcome=\"Unavailable\"} 1"
+            ),
+            "{text}"
+        );
+    }
+}

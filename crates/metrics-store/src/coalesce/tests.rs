@@ -1,0 +1,107 @@
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use test_support::fault::{Behaviour, FaultyStore};
+
+use super::*;
+use crate::{HttpStore, StoreConfig};
+
+const VECTOR: &str = r#"{"status":"success","data":{"resultType":"vector","result":[
+    {"metric":{"pod":"web-1"},"value":[1700000000,"4.5"]}]}}"#;
+
+async fn slow_store(delay: Duration) -> (FaultyStore, Arc<Coalescing<HttpStore>>) {
+    let fault = FaultyStore::start(Behaviour::Delayed {
+        delay,
+        status: 200,
+        body: VECTOR.to_owned(),
+    })
+    .await
+    .unwrap();
+    let store = HttpStore::new(StoreConfig::new(fault.url())).unwrap();
+    (fault, Arc::new(Coalescing::new(Arc::new(store))))
+}
+
+fn queries_received(fault: &FaultyStore) -> usize {
+    fault
+        .requests()
+        .iter()
+        .filter(|r| r.request_line.contains("/api/v1/query"))
+        .count()
+}
+
+#[tokio::test]
+async fn identical_concurrent_queries_reach_the_store_once_and_all_get_the_answer() {
+    let (fault, store) = slow_store(Duration::from_millis(300)).await;
+    let callers: Vec<_> = (0..20)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                store
+                    .instant_query("rate(x[2m])", None, Duration::from_secs(5))
+                    .await
+            })
+        })
+        .collect();
+    let other = store.instant_query("rate(y[2m])", None, Duration::from_secs(5));
+    assert_eq!(other.await.unwrap().len(), 1);
+    for caller in callers {
+        let samples = caller.await.unwrap().unwrap();
+        assert_eq!(samples.len(), 1);
+        assert_eq!(samples[0].value, 4.5);
+        assert_eq!(samples[0].labels["pod"], "web-1");
+    }
+    assert_eq!(queries_received(&fault), 2, "one per distinct query");
+    assert_eq!(store.in_flight(), 0, "finished flights are forgotten");
+
+    // A query asked after the flight landed is asked again: nothing is cached.
+    store
+        .instant_query("rate(x[2m])", None, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(queries_received(&fault), 3);
+}
+
+#[tokio::test]
+async fn a_caller_keeps_its_own_deadline_and_giving_up_does_not_cancel_the_others() {
+    let (fault, store) = slow_store(Duration::from_millis(400)).await;
+    let patient = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            store
+                .instant_query("up", None, Duration::from_secs(5))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let hasty = store
+        .instant_query("up", None, Duration::from_millis(100))
+        .await;
+    assert!(
+        matches!(hasty, Err(Error::Timeout { deadline }) if deadline == Duration::from_millis(100)),
+        "{hasty:?}"
+    );
+    assert_eq!(patient.await.unwrap().unwrap().len(), 1);
+    assert_eq!(queries_received(&fault), 1);
+}
+
+#[tokio::test]
+async fn a_failed_query_fails_every_caller_waiting_on_it_the_same_way() {
+    let fault = FaultyStore::start(Behaviour::Delayed {
+        delay: Duration::from_millis(200),
+        status: 200,
+        body: "<html>not prometheus</html>".to_owned(),
+    })
+    .await
+    .unwrap();
+    let store = Arc::new(Coalescing::new(Arc::new(
+        HttpStore::new(StoreConfig::new(fault.url())).unwrap(),
+    )));
+    let (a, b) = tokio::join!(
+        store.instant_query("up", None, Duration::from_secs(5)),
+        store.instant_query("up", None, Duration::from_secs(5)),
+    );
+    assert!(matches!(a, Err(Error::BadResponse { .. })), "{a:?}");
+    assert!(matches!(b, Err(Error::BadResponse { .. })), "{b:?}");
+    assert_eq!(queries_received(&fault), 1);
+}
