@@ -2,22 +2,35 @@
 //! operator would otherwise learn from a failed `kubectl apply`: every object parses as its
 //! Kubernetes type with no field lost on the way, the controller runs locked down with the flags
 //! its binary needs today, its RBAC allows exactly the calls the controller makes, and the
-//! example ScalingPolicy passes the CRD's CEL rules.
+//! example ScalingPolicy passes the CRD's CEL rules. The adapter's objects are checked in
+//! `deploy_render/adapter*.rs`.
 //!
 //! kubectl is not a Debian package this CI can install (bookworm's `kubernetes-client` is 1.20,
 //! whose embedded kustomize predates directories in `resources:`), so without kubectl on PATH
 //! these tests skip with a message, under CI too.
 
+#[path = "deploy_render/adapter.rs"]
+mod adapter;
+#[path = "deploy_render/adapter_rbac.rs"]
+mod adapter_rbac;
+#[path = "deploy_render/adapter_rules.rs"]
+mod adapter_rules;
+#[path = "deploy_render/adapter_tls.rs"]
+mod adapter_tls;
+#[path = "deploy_render/rbac.rs"]
+mod rbac;
 #[path = "deploy_render/render.rs"]
 mod render;
 
+use k8s_openapi::api::core::v1::{Container, PodSpec};
 use k8s_openapi::api::rbac::v1::PolicyRule;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::core::cel::Validator;
+use rbac::{allows, cluster_rules_of};
 use render::{Object, kustomize, parse};
 use scaling_controller::policy::ScalingPolicy;
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
+pub(crate) type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 /// The namespace and name of the controller's ServiceAccount.
 const NAMESPACE: &str = "sextant";
@@ -33,52 +46,40 @@ const RUN_FLAGS: &[&str] = &[
     "--health-probe-bind-address",
 ];
 
-/// Whether `rules` let a caller do `verb` on `group`/`resource` ("deployments/scale"), with
-/// RBAC's matching: exact names, `*`, and `*/subresource`.
-fn allows(rules: &[PolicyRule], group: &str, resource: &str, verb: &str) -> bool {
-    let subresource = resource.split_once('/').map(|(_, sub)| sub);
-    rules.iter().any(|rule| {
-        let groups = rule.api_groups.as_deref().unwrap_or_default();
-        let resources = rule.resources.as_deref().unwrap_or_default();
-        groups.iter().any(|g| g == "*" || g == group)
-            && rule.verbs.iter().any(|v| v == "*" || v == verb)
-            && resources.iter().any(|r| {
-                r == "*"
-                    || r == resource
-                    || subresource.is_some_and(|s| r.strip_prefix("*/") == Some(s))
-            })
-    })
-}
-
-/// The rules of every ClusterRole bound to the controller's ServiceAccount.
-fn controller_rules(objects: &[Object]) -> Vec<PolicyRule> {
-    let bound: Vec<&str> = objects
-        .iter()
-        .filter_map(|o| match o {
-            Object::ClusterRoleBinding(binding) => Some(binding),
-            _ => None,
-        })
-        .filter(|binding| {
-            binding.subjects.iter().flatten().any(|s| {
-                s.kind == "ServiceAccount"
-                    && s.name == SERVICE_ACCOUNT
-                    && s.namespace.as_deref() == Some(NAMESPACE)
-            })
-        })
-        .map(|binding| binding.role_ref.name.as_str())
-        .collect();
-    objects
-        .iter()
-        .filter_map(|o| match o {
-            Object::ClusterRole(role)
-                if bound.contains(&role.metadata.name.as_deref().unwrap_or_default()) =>
-            {
-                role.rules.clone()
-            }
-            _ => None,
-        })
-        .flatten()
-        .collect()
+/// The pod runs as a numeric non-root user with seccomp RuntimeDefault, and `container` with a
+/// read-only root filesystem, no privilege escalation and no capabilities.
+pub(crate) fn assert_locked_down(pod: &PodSpec, container: &Container) -> TestResult {
+    let pod_security = pod
+        .security_context
+        .as_ref()
+        .ok_or("no pod securityContext")?;
+    assert_eq!(
+        pod_security
+            .seccomp_profile
+            .as_ref()
+            .map(|p| p.type_.as_str()),
+        Some("RuntimeDefault")
+    );
+    let security = container
+        .security_context
+        .as_ref()
+        .ok_or("no container securityContext")?;
+    let non_root = security.run_as_non_root.or(pod_security.run_as_non_root);
+    let user = security.run_as_user.or(pod_security.run_as_user);
+    assert_eq!(non_root, Some(true), "runs as non-root");
+    assert!(
+        user.is_some_and(|uid| uid != 0),
+        "a numeric non-root uid: {user:?}"
+    );
+    assert_eq!(security.read_only_root_filesystem, Some(true));
+    assert_eq!(security.allow_privilege_escalation, Some(false));
+    let dropped = security
+        .capabilities
+        .as_ref()
+        .and_then(|c| c.drop.clone())
+        .unwrap_or_default();
+    assert!(dropped.iter().any(|c| c == "ALL"), "drops ALL capabilities");
+    Ok(())
 }
 
 #[test]
@@ -98,15 +99,19 @@ fn the_base_renders_to_known_types_in_the_sextant_namespace() -> TestResult {
         "the base installs the ScalingPolicy CRD"
     );
     for object in &objects {
-        let namespace = match object {
-            Object::ServiceAccount(o) => &o.metadata.namespace,
-            Object::Deployment(o) => &o.metadata.namespace,
-            Object::Service(o) => &o.metadata.namespace,
-            Object::Role(o) => &o.metadata.namespace,
-            Object::RoleBinding(o) => &o.metadata.namespace,
-            _ => continue,
+        let namespace = object.meta().namespace.as_deref();
+        if object.cluster_scoped() {
+            assert_eq!(namespace, None, "{object:?}");
+            continue;
+        }
+        // The one exception: it binds a Role that exists only in kube-system.
+        let expected = match object {
+            Object::RoleBinding(_) if object.name() == "sextant-adapter-auth-reader" => {
+                "kube-system"
+            }
+            _ => NAMESPACE,
         };
-        assert_eq!(namespace.as_deref(), Some(NAMESPACE), "{object:?}");
+        assert_eq!(namespace, Some(expected), "{object:?}");
     }
     Ok(())
 }
@@ -130,39 +135,10 @@ fn the_controller_runs_locked_down_probed_replicas_with_flags_it_accepts() -> Te
     assert_eq!(spec.replicas, Some(2), "two replicas, one leader");
     let pod = spec.template.spec.as_ref().ok_or("no pod spec")?;
     assert_eq!(pod.service_account_name.as_deref(), Some(SERVICE_ACCOUNT));
-    let pod_security = pod
-        .security_context
-        .as_ref()
-        .ok_or("no pod securityContext")?;
-    assert_eq!(
-        pod_security
-            .seccomp_profile
-            .as_ref()
-            .map(|p| p.type_.as_str()),
-        Some("RuntimeDefault")
-    );
     let [container] = pod.containers.as_slice() else {
         return Err("one container expected".into());
     };
-    let security = container
-        .security_context
-        .as_ref()
-        .ok_or("no container securityContext")?;
-    let non_root = security.run_as_non_root.or(pod_security.run_as_non_root);
-    let user = security.run_as_user.or(pod_security.run_as_user);
-    assert_eq!(non_root, Some(true), "runs as non-root");
-    assert!(
-        user.is_some_and(|uid| uid != 0),
-        "a numeric non-root uid: {user:?}"
-    );
-    assert_eq!(security.read_only_root_filesystem, Some(true));
-    assert_eq!(security.allow_privilege_escalation, Some(false));
-    let dropped = security
-        .capabilities
-        .as_ref()
-        .and_then(|c| c.drop.clone())
-        .unwrap_or_default();
-    assert!(dropped.iter().any(|c| c == "ALL"), "drops ALL capabilities");
+    assert_locked_down(pod, container)?;
     let resources = container.resources.as_ref().ok_or("no resources")?;
     assert!(resources.requests.is_some() && resources.limits.is_some());
 
@@ -223,10 +199,10 @@ fn the_controller_runs_locked_down_probed_replicas_with_flags_it_accepts() -> Te
     let service = objects
         .iter()
         .find_map(|o| match o {
-            Object::Service(s) => s.spec.as_ref(),
+            Object::Service(s) if o.name() == "sextant-controller-metrics" => s.spec.as_ref(),
             _ => None,
         })
-        .ok_or("no metrics Service")?;
+        .ok_or("no Service sextant-controller-metrics")?;
     let labels = spec
         .template
         .metadata
@@ -259,7 +235,7 @@ fn the_controller_rbac_allows_its_calls_and_nothing_broad() -> TestResult {
         return Ok(());
     };
     let objects = parse(&yaml)?;
-    let rules = controller_rules(&objects);
+    let rules = cluster_rules_of(&objects, NAMESPACE, SERVICE_ACCOUNT);
     assert!(
         !rules.is_empty(),
         "no ClusterRole bound to {NAMESPACE}/{SERVICE_ACCOUNT}"
