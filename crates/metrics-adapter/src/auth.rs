@@ -35,7 +35,7 @@ use token::TokenReviewer;
 /// The front-proxy (request header) settings: the CA, allowed CNs and header names.
 #[derive(Debug, Clone)]
 pub struct FrontProxy {
-    /// Verifies chains against `--requestheader-client-ca-file`.
+    /// Verifies chains against the request-header CA (the flag's file or the ConfigMap's key).
     pub verifier: Arc<dyn ClientCertVerifier>,
     /// CNs allowed to act as front proxy; empty = any CN the CA signed.
     pub allowed_names: Vec<String>,
