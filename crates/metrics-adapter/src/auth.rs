@@ -1,16 +1,22 @@
 //! Authentication of API requests, as k8s.io/apiserver does it for an aggregated API server:
 //!
-//! - a **front-proxy** client certificate (chaining to `--requestheader-client-ca-file`, with a
-//!   CN in `--requestheader-allowed-names`, any CN when that list is empty) vouches for the user
-//!   named in the request headers (`X-Remote-User`, `X-Remote-Group`, `X-Remote-Extra-*`);
-//! - a plain **client certificate** chaining to `--client-ca-file` is the user its CN names,
-//!   in the groups its O values name;
-//! - anything else (no certificate, another CA, a front-proxy CN not allowed, a front-proxy
-//!   certificate without a user header, a bearer token) is a 401 `Status`.
+//! - a **front-proxy** client certificate (chaining to the request-header CA, with a CN in the
+//!   allowed names, any CN when that list is empty) vouches for the user named in the request
+//!   headers (`X-Remote-User`, `X-Remote-Group`, `X-Remote-Extra-*` by default);
+//! - a plain **client certificate** chaining to the client CA is the user its CN names, in the
+//!   groups its O values name;
+//! - failing both, an `Authorization: Bearer` **token** is the user a TokenReview says it is
+//!   ([`token`]);
+//! - anything else (no credentials, another CA, a front-proxy CN not allowed, a front-proxy
+//!   certificate without a user header, a token the review rejects) is a 401 `Status`.
 //!
-//! The certificate is judged once per connection ([`Authenticator::peer`]); the headers once per
-//! request ([`Authenticator::authenticate`]). Not implemented yet: bearer tokens (TokenReview)
-//! and reading these settings from the `extension-apiserver-authentication` ConfigMap.
+//! Where the CAs and header names come from — the `--requestheader-*` / `--client-ca-file`
+//! flags, else the `extension-apiserver-authentication` ConfigMap, re-read when it changes — is
+//! [`delegated`]. An [`Authenticator`] is one immutable snapshot of that trust; the one in
+//! force is swapped as a whole ([`crate::trust`]).
+//!
+//! The certificate is judged once per connection ([`Authenticator::peer`]) and again when the
+//! trust changes; the headers and token once per request ([`Authenticator::authenticate`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,10 +27,15 @@ use rustls_pki_types::{CertificateDer, UnixTime};
 
 use crate::{Error, Result};
 
+pub mod delegated;
+pub mod token;
+
+use token::TokenReviewer;
+
 /// The front-proxy (request header) settings: the CA, allowed CNs and header names.
 #[derive(Debug, Clone)]
 pub struct FrontProxy {
-    /// Verifies chains against `--requestheader-client-ca-file`.
+    /// Verifies chains against the request-header CA (the flag's file or the ConfigMap's key).
     pub verifier: Arc<dyn ClientCertVerifier>,
     /// CNs allowed to act as front proxy; empty = any CN the CA signed.
     pub allowed_names: Vec<String>,
@@ -34,6 +45,9 @@ pub struct FrontProxy {
     pub group_headers: Vec<String>,
     /// Prefixes of headers carrying extra attributes (`X-Remote-Extra-<key>`).
     pub extra_headers_prefixes: Vec<String>,
+    /// Where the allowed names come from, as refusals name it (`--requestheader-allowed-names`,
+    /// or the ConfigMap key).
+    pub allowed_names_source: String,
 }
 
 /// Who a request is made for, once authenticated.
@@ -43,7 +57,7 @@ pub struct UserInfo {
     pub name: String,
     /// The user's groups.
     pub groups: Vec<String>,
-    /// Extra attributes (front proxy only), keys lowercased.
+    /// Extra attributes: from a front proxy's headers (keys lowercased) or a TokenReview.
     pub extra: BTreeMap<String, Vec<String>>,
 }
 
@@ -65,6 +79,7 @@ pub enum Peer {
 pub struct Authenticator {
     front_proxy: Option<FrontProxy>,
     client_ca: Option<Arc<dyn ClientCertVerifier>>,
+    unavailable: Vec<String>,
 }
 
 /// The subject's CN and O values of a DER certificate.
@@ -92,7 +107,20 @@ impl Authenticator {
         Authenticator {
             front_proxy,
             client_ca,
+            unavailable: Vec::new(),
         }
+    }
+
+    /// Notes a CA that should be trusted but is not available, and why; refused certificates
+    /// are told so.
+    pub fn unavailable(mut self, why: impl Into<String>) -> Self {
+        self.unavailable.push(why.into());
+        self
+    }
+
+    /// Whether this authenticator trusts any CA at all.
+    pub fn trusts_any_ca(&self) -> bool {
+        self.front_proxy.is_some() || self.client_ca.is_some()
     }
 
     /// The CA verifiers, to hint their subjects in the TLS handshake.
@@ -124,7 +152,8 @@ impl Authenticator {
             }
             if !self.client_ca.as_ref().is_some_and(verified) {
                 return Peer::Rejected(format!(
-                    "front-proxy certificate CN {cn:?} is not in --requestheader-allowed-names"
+                    "front-proxy certificate CN {cn:?} is not in {}",
+                    front.allowed_names_source
                 ));
             }
         }
@@ -135,13 +164,62 @@ impl Authenticator {
                 extra: BTreeMap::new(),
             });
         }
-        Peer::Rejected(format!(
-            "the client certificate of {cn:?} does not chain to a trusted client CA"
-        ))
+        let mut reason =
+            format!("the client certificate of {cn:?} does not chain to a trusted client CA");
+        for why in &self.unavailable {
+            reason.push_str("; ");
+            reason.push_str(why);
+        }
+        Peer::Rejected(reason)
     }
 
-    /// The user a request is made for, or a 401 error saying why there is none.
-    pub fn authenticate(&self, peer: &Peer, headers: &HeaderMap) -> Result<UserInfo> {
+    /// The user a request is made for — by its connection's certificate (`peer`), else by
+    /// its bearer token through `tokens` (`None`: no Kubernetes connection) — or a 401 error
+    /// saying why there is none.
+    pub async fn authenticate(
+        &self,
+        peer: &Peer,
+        headers: &HeaderMap,
+        tokens: Option<&TokenReviewer>,
+    ) -> Result<UserInfo> {
+        let refused = match self.by_certificate(peer, headers) {
+            Ok(user) => return Ok(user),
+            Err(refused) => refused,
+        };
+        let Some(token) = token::bearer(headers) else {
+            return Err(match peer {
+                Peer::Anonymous if headers.contains_key(header::AUTHORIZATION) => {
+                    Error::Unauthenticated(
+                        "the Authorization header is not a bearer token, and no client \
+                         certificate was presented"
+                            .into(),
+                    )
+                }
+                _ => refused,
+            });
+        };
+        let by_token = match tokens {
+            Some(tokens) => tokens.authenticate(token).await,
+            None => Err(Error::Unauthenticated(
+                "bearer tokens are checked by TokenReview, which needs a Kubernetes connection \
+                 (--kubeconfig, KUBECONFIG or in-cluster), and the adapter has none; use a \
+                 client certificate"
+                    .into(),
+            )),
+        };
+        match (by_token, peer) {
+            (Ok(user), _) => Ok(user),
+            (Err(error), Peer::Anonymous) => Err(error),
+            (Err(error), _) => Err(Error::Unauthenticated(format!(
+                "{}; and the client certificate: {}",
+                why_unauthenticated(&error),
+                why_unauthenticated(&refused)
+            ))),
+        }
+    }
+
+    /// The user the connection's certificate (and, for a front proxy, the headers) name.
+    fn by_certificate(&self, peer: &Peer, headers: &HeaderMap) -> Result<UserInfo> {
         match peer {
             Peer::User(user) => Ok(user.clone()),
             Peer::FrontProxy(cn) => match &self.front_proxy {
@@ -151,19 +229,27 @@ impl Authenticator {
                 )),
             },
             Peer::Rejected(reason) => Err(Error::Unauthenticated(reason.clone())),
-            Peer::Anonymous if headers.contains_key(header::AUTHORIZATION) => {
-                Err(Error::Unauthenticated(
-                    "bearer tokens are not accepted (TokenReview is not implemented); \
-                     use a client certificate"
-                        .into(),
-                ))
-            }
             Peer::Anonymous => Err(Error::Unauthenticated(
                 "no client certificate was presented".into(),
             )),
         }
     }
 }
+
+/// The reason of a 401 error, without its `Unauthorized:` prefix.
+fn why_unauthenticated(error: &Error) -> String {
+    match error {
+        Error::Unauthenticated(reason) => reason.clone(),
+        Error::TokenReviewFailed(reason) => {
+            format!("{TOKEN_REVIEW_FAILED}: {reason}")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// How a failed TokenReview is described in 401 answers.
+pub(crate) const TOKEN_REVIEW_FAILED: &str =
+    "token authentication could not be checked (TokenReview failed)";
 
 /// The user a front proxy vouches for, from the configured request headers.
 fn from_headers(front: &FrontProxy, cn: &str, headers: &HeaderMap) -> Result<UserInfo> {

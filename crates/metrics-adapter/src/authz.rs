@@ -20,9 +20,7 @@
 //! [`DENIED_TTL`], at most [`CACHE_CAPACITY`] entries. A review that fails fails closed:
 //! [`Error::AuthorizerFailed`] (500, as kube-apiserver answers authorizer errors).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
@@ -31,6 +29,7 @@ use kube::Api;
 use kube::api::PostParams;
 
 use crate::auth::UserInfo;
+use crate::cache::ExpiringCache;
 use crate::{Error, Result};
 
 /// How long an allowed decision is reused.
@@ -148,7 +147,7 @@ enum Decision {
 /// Reviews metric requests with SubjectAccessReviews and caches the decisions.
 pub struct Authorizer {
     api: Api<SubjectAccessReview>,
-    cache: Mutex<HashMap<Key, (Instant, Decision)>>,
+    cache: ExpiringCache<Key, Decision>,
 }
 
 impl std::fmt::Debug for Authorizer {
@@ -186,7 +185,7 @@ impl Authorizer {
     pub fn new(client: kube::Client) -> Self {
         Authorizer {
             api: Api::all(client),
-            cache: Mutex::new(HashMap::new()),
+            cache: ExpiringCache::new(CACHE_CAPACITY),
         }
     }
 
@@ -203,13 +202,7 @@ impl Authorizer {
                 .collect(),
             attributes.clone(),
         );
-        let cached = self.cache.lock().ok().and_then(|cache| {
-            cache
-                .get(&key)
-                .filter(|(until, _)| Instant::now() < *until)
-                .map(|(_, decision)| decision.clone())
-        });
-        let decision = match cached {
+        let decision = match self.cache.get(&key) {
             Some(decision) => decision,
             None => {
                 let decision = self.ask(user, attributes).await?;
@@ -248,23 +241,13 @@ impl Authorizer {
         })
     }
 
-    /// Caches a decision, evicting when full.
+    /// Caches a decision for its TTL.
     fn remember(&self, key: Key, decision: Decision) {
         let ttl = match decision {
             Decision::Allowed => ALLOWED_TTL,
             Decision::Denied(_) => DENIED_TTL,
         };
-        let Ok(mut cache) = self.cache.lock() else {
-            return;
-        };
-        if cache.len() >= CACHE_CAPACITY {
-            let now = Instant::now();
-            cache.retain(|_, (until, _)| now < *until);
-            if cache.len() >= CACHE_CAPACITY {
-                cache.clear();
-            }
-        }
-        cache.insert(key, (Instant::now() + ttl, decision));
+        self.cache.insert(key, decision, ttl);
     }
 }
 

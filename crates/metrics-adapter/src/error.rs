@@ -147,6 +147,22 @@ pub enum Error {
     #[error("Unauthorized: {0}")]
     Unauthenticated(String),
 
+    /// The TokenReview of a bearer token could not be made; the request is refused (401, as
+    /// k8s.io/apiserver answers a failed token authentication).
+    #[error("Unauthorized: {}: {_0}", crate::auth::TOKEN_REVIEW_FAILED)]
+    TokenReviewFailed(String),
+
+    /// The `extension-apiserver-authentication` ConfigMap holds something unusable (logged;
+    /// the last good content stays in force).
+    #[error("{at}: {reason}")]
+    AuthenticationConfig {
+        /// The ConfigMap and key, e.g.
+        /// `ConfigMap kube-system/extension-apiserver-authentication key requestheader-allowed-names`.
+        at: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// The SubjectAccessReview denied the request (answered 403).
     #[error("{}", forbidden_message(user, attributes, reason))]
     Forbidden {
@@ -239,7 +255,7 @@ impl Error {
             | Error::Request { .. }
             | Error::Unsupported(_)
             | Error::Upgrade(_) => StatusReason::BadRequest,
-            Error::Unauthenticated(_) => StatusReason::Unauthorized,
+            Error::Unauthenticated(_) | Error::TokenReviewFailed(_) => StatusReason::Unauthorized,
             Error::Forbidden { .. } => StatusReason::Forbidden,
             Error::AuthorizerFailed(_) => StatusReason::InternalError,
             Error::Store(Store::Unavailable { .. }) | Error::ObjectsUnavailable(_) => {
@@ -257,7 +273,8 @@ impl Error {
             | Error::Template { .. }
             | Error::Invalid { .. }
             | Error::UnmappedResource { .. }
-            | Error::Tls { .. } => StatusReason::InternalError,
+            | Error::Tls { .. }
+            | Error::AuthenticationConfig { .. } => StatusReason::InternalError,
         }
     }
 }

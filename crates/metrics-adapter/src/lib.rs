@@ -10,10 +10,12 @@
 //! - [`registry`]: which metrics are servable, relisted from the store's `/api/v1/series`;
 //! - [`provider`]: one request → one store query → the API's value list, or a `Status` error;
 //! - [`server`]: the axum router (plain HTTP, no access control of its own);
-//! - [`tls`], [`auth`], [`authz`], [`serve`]: HTTPS, client-certificate authentication,
-//!   per-metric SubjectAccessReview authorization and the running adapter that puts them in
-//!   front of the router; [`reload`]: `--config` reloaded when it changes; [`telemetry`]: the
-//!   adapter's own `/metrics`; [`options`]: the command line.
+//! - [`tls`], [`auth`], [`trust`], [`authz`], [`serve`]: HTTPS, authentication (client
+//!   certificates, front proxy, bearer tokens by TokenReview, CAs from the flags or the
+//!   `extension-apiserver-authentication` ConfigMap), per-metric SubjectAccessReview
+//!   authorization and the running adapter that puts them in front of the router;
+//!   [`reload`]: `--config` reloaded when it changes; [`telemetry`]: the adapter's own
+//!   `/metrics`; [`options`]: the command line.
 //!
 //! The first five do no I/O except [`Config::load`], which reads the file it is given; the
 //! registry and provider talk to the store through [`metrics_store::MetricsStore`].
@@ -53,6 +55,7 @@
 
 pub mod auth;
 pub mod authz;
+mod cache;
 pub mod config;
 pub mod defaults;
 pub mod discovery;
@@ -68,6 +71,7 @@ pub mod serve;
 pub mod server;
 pub mod telemetry;
 pub mod tls;
+pub mod trust;
 
 pub use config::{Config, Rule, RuleKind};
 pub use error::{Error, Result};

@@ -33,11 +33,13 @@ pub struct Options {
     #[arg(long, requires = "tls_cert_file")]
     pub tls_private_key_file: Option<PathBuf>,
 
-    /// CA bundle authenticating plain client certificates (CN = user, O = groups).
+    /// CA bundle authenticating plain client certificates (CN = user, O = groups); else the
+    /// ConfigMap's `client-ca-file`.
     #[arg(long)]
     pub client_ca_file: Option<PathBuf>,
 
-    /// CA bundle authenticating front-proxy (aggregator) client certificates.
+    /// CA bundle authenticating front-proxy (aggregator) client certificates; else the
+    /// ConfigMap's `requestheader-*` keys replace all the `--requestheader-*` flags.
     #[arg(long)]
     pub requestheader_client_ca_file: Option<PathBuf>,
 
@@ -61,7 +63,8 @@ pub struct Options {
     #[arg(long)]
     pub authorization_always_allow: bool,
 
-    /// The kubeconfig for SubjectAccessReviews; else `KUBECONFIG`, else in-cluster.
+    /// The kubeconfig for SubjectAccessReviews, TokenReviews and the
+    /// `extension-apiserver-authentication` ConfigMap; else `KUBECONFIG`, else in-cluster.
     #[arg(long)]
     pub kubeconfig: Option<PathBuf>,
 

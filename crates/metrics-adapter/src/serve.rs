@@ -3,6 +3,12 @@
 //! ([`crate::authz`], unless `--authorization-always-allow`) before the [`crate::server`]
 //! router sees it.
 //!
+//! The Kubernetes connection ([`kube_client`]) serves three things: SubjectAccessReviews,
+//! TokenReviews and the `extension-apiserver-authentication` ConfigMap. Without
+//! `--authorization-always-allow` it is required; with it, the adapter also starts without one
+//! (local use): certificates are then judged by the flags' CAs only, and bearer tokens are
+//! refused.
+//!
 //! HTTP/1.1 only, and connections are never upgraded: hyper serves them without upgrade
 //! support, and a request asking for one (`Upgrade` header, `CONNECT`) is answered 400 before
 //! routing. Health paths (`/healthz`, `/livez`, `/readyz`) need no authentication; `/metrics`
@@ -15,7 +21,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -23,14 +29,18 @@ use axum::body::Body;
 use axum::http::{Method, Request, Response, header};
 use axum::response::IntoResponse;
 use hyper_util::rt::TokioIo;
+use kube::Api;
 use metrics_model::association::GroupResource;
 use metrics_store::{Coalescing, HttpStore, Instrumented};
+use rustls_pki_types::CertificateDer;
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tokio_rustls::TlsAcceptor;
 use tower_service::Service;
 
-use crate::auth::{Authenticator, FrontProxy, Peer, UserInfo};
+use crate::auth::delegated::{self, DelegatedTrust};
+use crate::auth::token::TokenReviewer;
+use crate::auth::{Authenticator, Peer, UserInfo};
 use crate::authz::{self, Authorizer};
 use crate::objects::ObjectIndex;
 use crate::options::Options;
@@ -39,6 +49,7 @@ use crate::registry::Registry;
 use crate::reload::ConfigWatch;
 use crate::server::{Server, router};
 use crate::telemetry::{RequestMetrics, Telemetry};
+use crate::trust::SharedTrust;
 use crate::{Config, Error, Result, defaults, tls};
 
 /// Paths answered without authentication.
@@ -47,15 +58,31 @@ pub const HEALTH_PATHS: &[&str] = &["/healthz", "/livez", "/readyz"];
 /// How long a client may take to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long the start waits for the first read of the ConfigMap before serving anyway (its
+/// certificates refused until it is read).
+pub const CONFIG_MAP_FIRST_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Tasks that run beside the server and stop with it (or with a failed start).
+#[derive(Default)]
+struct Background(Vec<JoinHandle<()>>);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
 /// An adapter bound to its port, its relist task running, ready to [`Adapter::serve`].
 pub struct Adapter {
     listener: TcpListener,
-    acceptor: TlsAcceptor,
-    auth: Arc<Authenticator>,
+    trust: SharedTrust,
+    tokens: Option<Arc<TokenReviewer>>,
     authz: Option<Arc<Authorizer>>,
     app: Router,
     requests: RequestMetrics,
-    tasks: Vec<JoinHandle<()>>,
+    background: Background,
 }
 
 /// The store as requests and relists reach it.
@@ -68,36 +95,9 @@ fn invalid(at: &str, reason: impl Into<String>) -> Error {
     }
 }
 
-/// The authenticator the flags describe (front proxy and client CA, each optional).
-pub fn authenticator(options: &Options) -> Result<Authenticator> {
-    let front_proxy = match &options.requestheader_client_ca_file {
-        Some(path) => Some(FrontProxy {
-            verifier: tls::ca_verifier("--requestheader-client-ca-file", path)?,
-            allowed_names: options.requestheader_allowed_names.clone(),
-            username_headers: options.requestheader_username_headers.clone(),
-            group_headers: options.requestheader_group_headers.clone(),
-            extra_headers_prefixes: options.requestheader_extra_headers_prefix.clone(),
-        }),
-        None => None,
-    };
-    let client_ca = match &options.client_ca_file {
-        Some(path) => Some(tls::ca_verifier("--client-ca-file", path)?),
-        None => None,
-    };
-    if front_proxy.is_none() && client_ca.is_none() {
-        tracing::warn!(
-            "neither --requestheader-client-ca-file nor --client-ca-file is set: \
-             every request except the health probes will be refused (401)"
-        );
-    }
-    Ok(Authenticator::new(front_proxy, client_ca))
-}
-
-/// The Kubernetes client for SubjectAccessReviews: `--kubeconfig`, else `KUBECONFIG` (or
-/// `~/.kube/config`), else the in-cluster service account.
-pub async fn kube_client(options: &Options) -> Result<kube::Client> {
-    let needs = "starting without --authorization-always-allow needs a Kubernetes connection \
-                 for SubjectAccessReviews";
+/// The Kubernetes client: `--kubeconfig`, else `KUBECONFIG` (or `~/.kube/config`), else the
+/// in-cluster service account; `needs` says what for in errors.
+pub async fn kube_client(options: &Options, needs: &str) -> Result<kube::Client> {
     let config = match &options.kubeconfig {
         Some(path) => {
             let at = format!("--kubeconfig {}", path.display());
@@ -137,61 +137,111 @@ fn load_config(options: &Options) -> Result<(Config, Option<String>)> {
     Ok((config, Some(text)))
 }
 
+/// `GET /metrics`: the adapter's own metrics in the OpenMetrics text format.
+fn metrics_route(telemetry: Telemetry) -> axum::routing::MethodRouter {
+    axum::routing::get(move || {
+        let text = telemetry.encode();
+        async move {
+            (
+                [(
+                    header::CONTENT_TYPE,
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                )],
+                text,
+            )
+        }
+    })
+}
+
 impl Adapter {
-    /// Checks the flags, loads the configuration and TLS material, binds the port and starts the
-    /// relist task. Without `--authorization-always-allow` it needs a working Kubernetes
-    /// configuration ([`kube_client`]) for SubjectAccessReviews.
+    /// Checks the flags, connects to Kubernetes ([`kube_client`]; required without
+    /// `--authorization-always-allow`, optional with it unless `--kubeconfig` is given), then
+    /// [`Adapter::start_with`].
     pub async fn start(options: &Options) -> Result<Self> {
-        let (authorizer, client) = if options.authorization_always_allow {
-            let client = match kube_client(options).await {
+        let kube = if options.authorization_always_allow && options.kubeconfig.is_none() {
+            match kube_client(
+                options,
+                "token authentication and the ConfigMap need a Kubernetes connection",
+            )
+            .await
+            {
                 Ok(client) => Some(client),
                 Err(error) => {
                     tracing::warn!(
                         %error,
-                        "no Kubernetes connection: requests with a labelSelector will be answered 503"
+                        "no Kubernetes connection: bearer tokens are refused and certificates \
+                         are judged by the flags' CAs only"
                     );
                     None
                 }
-            };
-            (None, client)
+            }
         } else {
-            let client = kube_client(options).await?;
-            (Some(Authorizer::new(client.clone())), Some(client))
+            let needs = if options.authorization_always_allow {
+                "--kubeconfig is given, so the adapter needs a Kubernetes connection"
+            } else {
+                "starting without --authorization-always-allow needs a Kubernetes connection \
+                 for SubjectAccessReviews"
+            };
+            Some(kube_client(options, needs).await?)
         };
-        Self::start_in_cluster(options, authorizer, client).await
+        Self::start_with(options, kube).await
     }
 
-    /// As [`Adapter::start`], with the given authorizer (`None` allows every authenticated
-    /// request and requires `--authorization-always-allow`) and no Kubernetes connection.
-    pub async fn start_with(options: &Options, authorizer: Option<Authorizer>) -> Result<Self> {
-        Self::start_in_cluster(options, authorizer, None).await
-    }
-
-    /// As [`Adapter::start_with`], resolving `labelSelector` through `client`'s watches.
-    pub async fn start_in_cluster(
-        options: &Options,
-        authorizer: Option<Authorizer>,
-        client: Option<kube::Client>,
-    ) -> Result<Self> {
-        if authorizer.is_none() {
-            if !options.authorization_always_allow {
+    /// As [`Adapter::start`], with the given Kubernetes connection (`None`: none, which
+    /// requires `--authorization-always-allow`): it makes the SubjectAccessReviews (unless
+    /// `--authorization-always-allow`) and TokenReviews, and serves the ConfigMap for the CAs
+    /// no flag gives. Loads the configuration and TLS material, reads the ConfigMap once
+    /// (waiting at most [`CONFIG_MAP_FIRST_READ_TIMEOUT`]) and keeps watching it, binds the
+    /// port and starts the relist task.
+    pub async fn start_with(options: &Options, kube: Option<kube::Client>) -> Result<Self> {
+        let authorizer = match (&kube, options.authorization_always_allow) {
+            (_, true) => {
+                tracing::warn!(
+                    "--authorization-always-allow: every authenticated request is allowed, \
+                     no SubjectAccessReview is made"
+                );
+                None
+            }
+            (Some(client), false) => Some(Arc::new(Authorizer::new(client.clone()))),
+            (None, false) => {
                 return Err(invalid(
                     "--authorization-always-allow",
-                    "no authorizer was given and --authorization-always-allow is not set",
+                    "no Kubernetes connection was given and --authorization-always-allow is \
+                     not set",
                 ));
             }
-            tracing::warn!(
-                "--authorization-always-allow: every authenticated request is allowed, \
-                 no SubjectAccessReview is made"
-            );
-        }
+        };
         let (config, config_text) = load_config(options)?;
-        let auth = authenticator(options)?;
+        let delegated = DelegatedTrust::from_flags(options, kube.is_some())?;
         let (chain, key) = tls::server_identity(
             options.tls_cert_file.as_deref(),
             options.tls_private_key_file.as_deref(),
         )?;
-        let tls_config = tls::server_config(chain, key, &auth.ca_verifiers())?;
+        let trust = SharedTrust::new(chain, key, delegated.authenticator())?;
+        let mut background = Background::default();
+        if let Some(client) = &kube
+            && delegated.reads_config_map()
+        {
+            let (first, read) = oneshot::channel();
+            let api = Api::namespaced(client.clone(), delegated::NAMESPACE);
+            background.0.push(tokio::spawn(delegated::follow(
+                api,
+                delegated,
+                trust.clone(),
+                first,
+            )));
+            if tokio::time::timeout(CONFIG_MAP_FIRST_READ_TIMEOUT, read)
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    "ConfigMap {}/{} not read within {CONFIG_MAP_FIRST_READ_TIMEOUT:?}: serving \
+                     anyway, refusing the certificates it should vouch for until it is read",
+                    delegated::NAMESPACE,
+                    delegated::NAME
+                );
+            }
+        }
         let registry = Arc::new(Registry::new(
             Arc::new(config),
             options.metrics_relist_interval,
@@ -202,55 +252,41 @@ impl Adapter {
             http,
             telemetry.store.clone(),
         ))));
+        let deadline = options.query_timeout;
+        {
+            let (registry, store) = (Arc::clone(&registry), Arc::clone(&store));
+            background.0.push(tokio::spawn(async move {
+                registry.run(store.as_ref(), deadline).await
+            }));
+        }
+        if let Some(path) = &options.config {
+            let watch = ConfigWatch::new(path.clone(), config_text);
+            let (registry, store) = (Arc::clone(&registry), Arc::clone(&store));
+            background.0.push(tokio::spawn(async move {
+                watch.run(&registry, store.as_ref(), deadline).await
+            }));
+        }
+        let mut provider = Provider::new(registry, store);
+        if let Some(client) = &kube {
+            let objects = ObjectIndex::new(client.clone());
+            objects.watch(&GroupResource::new("pods", "")).await?;
+            provider = provider.with_objects(objects);
+        }
+        let server = Arc::new(Server::new(provider, options.query_timeout));
+        let app = router(server).route("/metrics", metrics_route(telemetry.clone()));
         let address = SocketAddr::new(options.bind_address, options.secure_port);
         let listener = TcpListener::bind(address).await.map_err(|e| Error::Tls {
             what: format!("listening on {address}"),
             reason: e.to_string(),
         })?;
-        let deadline = options.query_timeout;
-        let mut tasks = Vec::new();
-        tasks.push({
-            let (registry, store) = (Arc::clone(&registry), Arc::clone(&store));
-            tokio::spawn(async move { registry.run(store.as_ref(), deadline).await })
-        });
-        if let Some(path) = &options.config {
-            let watch = ConfigWatch::new(path.clone(), config_text);
-            let (registry, store) = (Arc::clone(&registry), Arc::clone(&store));
-            tasks.push(tokio::spawn(async move {
-                watch.run(&registry, store.as_ref(), deadline).await
-            }));
-        }
-        let mut provider = Provider::new(registry, store);
-        if let Some(client) = client {
-            let objects = ObjectIndex::new(client);
-            objects.watch(&GroupResource::new("pods", "")).await?;
-            provider = provider.with_objects(objects);
-        }
-        let server = Arc::new(Server::new(provider, options.query_timeout));
-        let metrics_text = telemetry.clone();
-        let app = router(server).route(
-            "/metrics",
-            axum::routing::get(move || {
-                let text = metrics_text.encode();
-                async move {
-                    (
-                        [(
-                            header::CONTENT_TYPE,
-                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                        )],
-                        text,
-                    )
-                }
-            }),
-        );
         Ok(Adapter {
             listener,
-            acceptor: TlsAcceptor::from(tls_config),
-            auth: Arc::new(auth),
-            authz: authorizer.map(Arc::new),
+            trust,
+            tokens: kube.map(|client| Arc::new(TokenReviewer::new(client))),
+            authz: authorizer,
             app,
             requests: telemetry.requests,
-            tasks,
+            background,
         })
     }
 
@@ -262,7 +298,7 @@ impl Adapter {
         })
     }
 
-    /// Serves HTTPS until `shutdown` completes, then stops accepting and stops relisting.
+    /// Serves HTTPS until `shutdown` completes, then stops accepting, relisting and watching.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         tracing::info!(address = ?self.listener.local_addr().ok(), "serving HTTPS");
@@ -278,30 +314,37 @@ impl Adapter {
                     continue;
                 }
             };
-            let acceptor = self.acceptor.clone();
-            let auth = Arc::clone(&self.auth);
+            let shared = self.trust.clone();
+            let tokens = self.tokens.clone();
             let authz = self.authz.clone();
             let app = self.app.clone();
             let requests = self.requests.clone();
             tokio::spawn(async move {
-                let stream =
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                        Ok(Ok(stream)) => stream,
-                        Ok(Err(error)) => {
-                            tracing::debug!(%remote, %error, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(%remote, "TLS handshake timed out");
-                            return;
-                        }
-                    };
-                let peer = Arc::new(auth.peer(stream.get_ref().1.peer_certificates()));
+                let trust = shared.current();
+                let accept = trust.acceptor.accept(tcp);
+                let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(error)) => {
+                        tracing::debug!(%remote, %error, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%remote, "TLS handshake timed out");
+                        return;
+                    }
+                };
+                let chain = stream.get_ref().1.peer_certificates().map(<[_]>::to_vec);
+                let peer = Arc::new(trust.authenticator.peer(chain.as_deref()));
+                let connection = Arc::new(Connection {
+                    shared,
+                    chain,
+                    judged: Mutex::new((Arc::clone(&trust.authenticator), peer)),
+                });
                 let service = hyper::service::service_fn(move |request| {
                     let guard = Guard {
-                        auth: Arc::clone(&auth),
+                        connection: Arc::clone(&connection),
+                        tokens: tokens.clone(),
                         authz: authz.clone(),
-                        peer: Arc::clone(&peer),
                     };
                     let (app, requests) = (app.clone(), requests.clone());
                     async move {
@@ -322,9 +365,32 @@ impl Adapter {
                 }
             });
         }
-        for task in &self.tasks {
-            task.abort();
+        // Stops relisting and watching the ConfigMap.
+        drop(self.background);
+    }
+}
+
+/// One client connection: its certificate chain, judged by the trust in force, and judged
+/// again when that trust changes (a rotated CA also applies to kept-alive connections).
+struct Connection {
+    shared: SharedTrust,
+    chain: Option<Vec<CertificateDer<'static>>>,
+    judged: Mutex<(Arc<Authenticator>, Arc<Peer>)>,
+}
+
+impl Connection {
+    /// The authenticator in force and what it makes of this connection's certificate.
+    fn peer(&self) -> (Arc<Authenticator>, Arc<Peer>) {
+        let now = Arc::clone(&self.shared.current().authenticator);
+        let Ok(mut judged) = self.judged.lock() else {
+            let peer = Arc::new(now.peer(self.chain.as_deref()));
+            return (now, peer);
+        };
+        if !Arc::ptr_eq(&judged.0, &now) {
+            let peer = Arc::new(now.peer(self.chain.as_deref()));
+            *judged = (now, peer);
         }
+        (Arc::clone(&judged.0), Arc::clone(&judged.1))
     }
 }
 
@@ -333,11 +399,11 @@ fn wants_upgrade<B>(request: &Request<B>) -> bool {
     request.method() == Method::CONNECT || request.headers().contains_key(header::UPGRADE)
 }
 
-/// What judges a request on one connection: authentication, the peer, authorization.
+/// What judges a request on one connection: its certificate, tokens, authorization.
 struct Guard {
-    auth: Arc<Authenticator>,
+    connection: Arc<Connection>,
+    tokens: Option<Arc<TokenReviewer>>,
     authz: Option<Arc<Authorizer>>,
-    peer: Arc<Peer>,
 }
 
 /// Authorizes a metric request (other paths are not reviewed).
@@ -369,7 +435,11 @@ where
     }
     let mut request = request.map(Body::new);
     if !HEALTH_PATHS.contains(&request.uri().path()) {
-        match guard.auth.authenticate(&guard.peer, request.headers()) {
+        let (authenticator, peer) = guard.connection.peer();
+        let authenticated = authenticator
+            .authenticate(&peer, request.headers(), guard.tokens.as_deref())
+            .await;
+        match authenticated {
             Ok(user) => {
                 tracing::debug!(user = %user.name, path = %request.uri().path(), "authenticated");
                 let path = request.uri().path();
@@ -377,6 +447,8 @@ where
                     tracing::info!(%error, user = %user.name, %path, "request not authorized");
                     return Ok(error.into_response());
                 }
+                // As k8s.io/apiserver does: the credential goes no further than authentication.
+                request.headers_mut().remove(header::AUTHORIZATION);
                 request.extensions_mut().insert(user);
             }
             Err(error) => {

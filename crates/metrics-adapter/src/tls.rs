@@ -1,6 +1,7 @@
 //! TLS for the adapter: the server's certificate (from `--tls-cert-file`/`--tls-private-key-file`,
 //! or a self-signed pair generated at start), and the client-certificate CAs
-//! (`--requestheader-client-ca-file`, `--client-ca-file`).
+//! (`--requestheader-client-ca-file`, `--client-ca-file`, or the PEM bundles of the
+//! `extension-apiserver-authentication` ConfigMap).
 //!
 //! Client certificates are *requested, never required*, and at the TLS level only their proof of
 //! possession (the handshake signature) is checked: any chain is let through the handshake, as
@@ -8,6 +9,10 @@
 //! [`crate::auth`], against each CA separately with its own [`WebPkiClientVerifier`], so the
 //! adapter knows *which* CA vouched for the certificate (front proxy or plain client), and a
 //! certificate from an unknown CA is answered with a 401 `Status` rather than a TLS alert.
+//!
+//! The certificate request hints the trusted CAs' subjects. A configuration is built per trust
+//! ([`crate::trust`]), so the hints follow a CA rotation: Go clients only send a certificate
+//! whose issuer is hinted.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -51,15 +56,36 @@ fn read_certs(flag: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>> {
 
 /// A verifier of client chains against the CA bundle at `path` (a `--*-client-ca-file`).
 pub fn ca_verifier(flag: &str, path: &Path) -> Result<Arc<dyn ClientCertVerifier>> {
+    verifier_of(
+        &format!("{flag} {}", path.display()),
+        read_certs(flag, path)?,
+    )
+}
+
+/// A verifier of client chains against a PEM CA bundle held in memory (a ConfigMap key);
+/// `what` names where it came from in errors.
+pub fn ca_verifier_from_pem(what: &str, pem: &[u8]) -> Result<Arc<dyn ClientCertVerifier>> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| tls_error(what, e))?;
+    if certs.is_empty() {
+        return Err(tls_error(what, "no PEM certificate in the bundle"));
+    }
+    verifier_of(what, certs)
+}
+
+/// A webpki client verifier trusting `certs` as roots.
+fn verifier_of(
+    what: &str,
+    certs: Vec<CertificateDer<'static>>,
+) -> Result<Arc<dyn ClientCertVerifier>> {
     let mut roots = RootCertStore::empty();
-    for cert in read_certs(flag, path)? {
-        roots
-            .add(cert)
-            .map_err(|e| tls_error(format!("{flag} {}", path.display()), e))?;
+    for cert in certs {
+        roots.add(cert).map_err(|e| tls_error(what, e))?;
     }
     WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
         .build()
-        .map_err(|e| tls_error(format!("{flag} {}", path.display()), e))
+        .map_err(|e| tls_error(what, e))
 }
 
 /// The server's certificate chain and key: read from the two files when both are given,

@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use metrics_adapter::authz::Authorizer;
 use metrics_adapter::options::Options;
 use metrics_adapter::serve::Adapter;
 use rustls::RootCertStore;
@@ -67,7 +66,7 @@ async fn start(fake: &FakeApi, user: &str) -> Result<Setup, Box<dyn std::error::
         format!("--prometheus-url={closed}"),
         "--query-timeout=2s".to_owned(),
     ])?;
-    let adapter = Adapter::start_with(&options, Some(Authorizer::new(fake.client()))).await?;
+    let adapter = Adapter::start_with(&options, Some(fake.client())).await?;
     let port = adapter.local_addr()?.port();
     let task = tokio::spawn(adapter.serve(std::future::pending()));
 

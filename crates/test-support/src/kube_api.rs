@@ -1,7 +1,13 @@
-//! A fake Kubernetes API server for controller tests and benchmarks: it answers the calls the
-//! Sextant controller makes from an in-memory cluster, with the API server's semantics where they
-//! matter (label selectors, resourceVersion preconditions, 404 and 409 Status bodies), and records
-//! every request (method, path with query, body) so a test can assert the traffic call by call.
+//! A fake Kubernetes API server for controller and adapter tests and benchmarks: it answers the
+//! calls Sextant makes from an in-memory cluster, with the API server's semantics where they
+//! matter (label and field selectors, resourceVersion preconditions, 404 and 409 Status bodies,
+//! watches that resume from a resourceVersion), and records every request (method, path with
+//! query, body) so a test can assert the traffic call by call.
+//!
+//! ConfigMaps are the one kind whose watches report changes: a watch is answered, as a long
+//! poll, with the events after its `resourceVersion` as soon as there are some (then the
+//! response ends and the client watches again, as after an API server's watch timeout). Other
+//! watches stay open with nothing to report.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -9,6 +15,8 @@ use std::sync::{Arc, Mutex};
 use http::{Method, Request, Response, StatusCode};
 use kube::client::Body;
 use serde_json::{Value, json};
+
+mod config_maps;
 
 /// One request as the client sent it.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +61,21 @@ pub struct FakeCluster {
     pub allowed: Vec<(String, String, String, String)>,
     /// Makes every SubjectAccessReview fail with a 500 `Status`.
     pub fail_subject_access_reviews: bool,
+    /// Bearer tokens a TokenReview authenticates: token → the review's `status.user`
+    /// (`{"username": …, "groups": […], "extra": {…}}`); other tokens are not authenticated.
+    pub tokens: BTreeMap<String, Value>,
+    /// Makes every TokenReview fail with a 500 `Status`.
+    pub fail_token_reviews: bool,
+    /// ConfigMaps by namespace and name. Change them with [`FakeCluster::put_config_map`] and
+    /// [`FakeCluster::delete_config_map`], so that watches see the change.
+    pub config_maps: BTreeMap<Key, Value>,
+    /// Makes every ConfigMap GET, LIST and WATCH fail with a 403 `Status`, as RBAC does when
+    /// the caller may not read them.
+    pub forbid_config_maps: bool,
+    /// Every ConfigMap change as (resourceVersion, namespace, name, watch event), in order.
+    config_map_events: Vec<(u64, String, String, Value)>,
+    /// The last resourceVersion given to a ConfigMap.
+    resource_version: u64,
     /// Simulates another writer: every scale's resourceVersion changes once a metric is read.
     pub race_scale_after_metrics: bool,
 }
@@ -219,6 +242,9 @@ impl FakeApi {
                 path: path.clone(),
                 body: body.clone(),
             });
+        }
+        if let Some(answer) = self.config_maps(&method, &path).await {
+            return answer;
         }
         if query_param(&path, "watch").is_some_and(|w| w == "true" || w == "1") {
             // A watch with nothing to report stays open, as the API server's does; the client
@@ -403,6 +429,25 @@ impl FakeApi {
                     format!("no fake rule allows {asked:?}")
                 };
                 review["status"] = json!({"allowed": allowed, "reason": reason});
+                respond(StatusCode::CREATED, &review)
+            }
+            (Method::POST, ["apis", "authentication.k8s.io", "v1", "tokenreviews"]) => {
+                if cluster.fail_token_reviews {
+                    return status(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "InternalError",
+                        "the token authenticator is failing".to_owned(),
+                    );
+                }
+                let mut review = body.unwrap_or_default();
+                let token = review["spec"]["token"].as_str().unwrap_or_default();
+                let audiences = review["spec"]["audiences"].clone();
+                review["status"] = match cluster.tokens.get(token) {
+                    Some(user) => json!({"authenticated": true, "user": user,
+                                         "audiences": audiences}),
+                    None => json!({"authenticated": false, "user": {},
+                                   "error": "the fake knows no such token"}),
+                };
                 respond(StatusCode::CREATED, &review)
             }
             (Method::POST, ["apis", "events.k8s.io", "v1", "namespaces", _, "events"]) => {

@@ -13,11 +13,12 @@ fn front_proxy(dir: &std::path::Path) -> FrontProxy {
         username_headers: vec!["X-Remote-User".into()],
         group_headers: vec!["X-Remote-Group".into()],
         extra_headers_prefixes: vec!["X-Remote-Extra-".into()],
+        allowed_names_source: "--requestheader-allowed-names".into(),
     }
 }
 
-#[test]
-fn front_proxy_headers_name_user_groups_and_extras() {
+#[tokio::test]
+async fn front_proxy_headers_name_user_groups_and_extras() {
     let dir = tempfile::tempdir().unwrap();
     let auth = Authenticator::new(Some(front_proxy(dir.path())), None);
     let mut headers = HeaderMap::new();
@@ -26,25 +27,48 @@ fn front_proxy_headers_name_user_groups_and_extras() {
     headers.append("x-remote-group", HeaderValue::from_static("ops"));
     headers.insert("x-remote-extra-scopes", HeaderValue::from_static("a"));
     let user = auth
-        .authenticate(&Peer::FrontProxy("aggregator".into()), &headers)
+        .authenticate(&Peer::FrontProxy("aggregator".into()), &headers, None)
+        .await
         .unwrap();
     assert_eq!(user.name, "alice");
     assert_eq!(user.groups, ["dev", "ops"]);
     assert_eq!(user.extra["scopes"], ["a"]);
 }
 
-#[test]
-fn front_proxy_without_user_header_and_anonymous_are_401() {
+#[tokio::test]
+async fn front_proxy_without_user_header_and_anonymous_are_401() {
     let dir = tempfile::tempdir().unwrap();
     let auth = Authenticator::new(Some(front_proxy(dir.path())), None);
     let error = auth
-        .authenticate(&Peer::FrontProxy("aggregator".into()), &HeaderMap::new())
+        .authenticate(
+            &Peer::FrontProxy("aggregator".into()),
+            &HeaderMap::new(),
+            None,
+        )
+        .await
         .unwrap_err();
     assert_eq!(error.status().code, Some(401), "{error}");
     let mut bearer = HeaderMap::new();
     bearer.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
-    let error = auth.authenticate(&Peer::Anonymous, &bearer).unwrap_err();
-    assert!(error.to_string().contains("bearer"), "{error}");
+    let error = auth
+        .authenticate(&Peer::Anonymous, &bearer, None)
+        .await
+        .unwrap_err();
+    assert_eq!(error.status().code, Some(401), "{error}");
+    assert!(
+        error.to_string().contains("needs a Kubernetes connection"),
+        "{error}"
+    );
+    let mut basic = HeaderMap::new();
+    basic.insert(
+        header::AUTHORIZATION,
+        HeaderValue::from_static("Basic eDp5"),
+    );
+    let error = auth
+        .authenticate(&Peer::Anonymous, &basic, None)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("not a bearer token"), "{error}");
     assert_eq!(auth.peer(None), Peer::Anonymous);
 }
 
@@ -74,4 +98,54 @@ fn chains_are_judged_per_ca() {
     );
     let stranger = der(other.client_cert("eve", &[]).unwrap());
     assert!(matches!(auth.peer(Some(&stranger)), Peer::Rejected(_)));
+}
+
+#[test]
+fn refusals_say_which_ca_is_unavailable_and_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new(dir.path(), "some").unwrap();
+    let auth = Authenticator::new(None, None).unavailable("no CA is trusted yet: gone");
+    assert!(!auth.trusts_any_ca());
+    let chain =
+        vec![CertificateDer::from_pem_file(ca.client_cert("bob", &[]).unwrap().cert_path).unwrap()];
+    let Peer::Rejected(reason) = auth.peer(Some(&chain)) else {
+        panic!("not rejected");
+    };
+    assert!(reason.ends_with("; no CA is trusted yet: gone"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_token_is_tried_when_the_certificate_authenticates_nobody() {
+    let fake = test_support::kube_api::FakeApi::default();
+    fake.cluster.lock().unwrap().tokens.insert(
+        "good".into(),
+        serde_json::json!({"username": "carol", "groups": ["ops"]}),
+    );
+    let tokens = token::TokenReviewer::new(fake.client());
+    let auth = Authenticator::new(None, None);
+    let rejected = Peer::Rejected("the client certificate of \"x\" does not chain".into());
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::AUTHORIZATION,
+        HeaderValue::from_static("Bearer good"),
+    );
+    let user = auth
+        .authenticate(&rejected, &headers, Some(&tokens))
+        .await
+        .unwrap();
+    assert_eq!(
+        (user.name.as_str(), user.groups.as_slice()),
+        ("carol", &["ops".to_owned()][..])
+    );
+    headers.insert(
+        header::AUTHORIZATION,
+        HeaderValue::from_static("Bearer bad"),
+    );
+    let error = auth
+        .authenticate(&rejected, &headers, Some(&tokens))
+        .await
+        .unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("invalid bearer token"), "{message}");
+    assert!(message.contains("does not chain"), "{message}");
 }

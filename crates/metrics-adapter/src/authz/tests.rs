@@ -89,7 +89,7 @@ async fn the_cache_is_bounded() {
     for i in 0..CACHE_CAPACITY + 5 {
         let key: Key = (format!("user-{i}"), vec![], vec![], attributes.clone());
         authorizer.remember(key, Decision::Allowed);
-        assert!(authorizer.cache.lock().unwrap().len() <= CACHE_CAPACITY);
+        assert!(authorizer.cache.len() <= CACHE_CAPACITY);
     }
-    assert!(!authorizer.cache.lock().unwrap().is_empty());
+    assert!(!authorizer.cache.is_empty());
 }

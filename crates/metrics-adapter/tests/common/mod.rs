@@ -19,6 +19,8 @@ use serde_json::Value;
 use test_support::Series;
 use tokio::task::JoinHandle;
 
+pub mod https;
+
 pub type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(90);

@@ -1,0 +1,145 @@
+//! Bearer tokens, checked as k8s.io/apiserver's delegating authenticator checks them: one
+//! `authentication.k8s.io/v1` TokenReview posted to kube-apiserver, whose answer names the user.
+//!
+//! - `Authorization: Bearer <token>` (scheme case-insensitive, as k8s.io/apiserver reads it) is
+//!   the only form read; any other `Authorization` header authenticates nobody.
+//! - `status.authenticated: true` → the user, groups and extra of `status.user`;
+//!   `false` → 401 "invalid bearer token" with the reviewer's `status.error`.
+//! - A review that cannot be made (API down, error answer) → 401 as well
+//!   ([`Error::TokenReviewFailed`]), as k8s.io/apiserver answers a failed token
+//!   authentication, and a warning is logged. Failures are not cached.
+//! - Verdicts are cached for [`AUTHENTICATED_TTL`] / [`REJECTED_TTL`] (k8s.io/apiserver's
+//!   default `--authentication-token-webhook-cache-ttl` is 10 s for both), keyed by the
+//!   SHA-256 of the token — the token itself is never kept nor logged — and at most
+//!   [`CACHE_CAPACITY`] entries.
+
+use std::time::Duration;
+
+use axum::http::{HeaderMap, header};
+use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec};
+use kube::Api;
+use kube::api::PostParams;
+
+use super::UserInfo;
+use crate::cache::ExpiringCache;
+use crate::{Error, Result};
+
+/// How long an authenticated token's user is reused.
+pub const AUTHENTICATED_TTL: Duration = Duration::from_secs(10);
+
+/// How long a rejected token stays rejected without asking again.
+pub const REJECTED_TTL: Duration = Duration::from_secs(10);
+
+/// The most verdicts kept; when full, expired ones go first, then all of them.
+pub const CACHE_CAPACITY: usize = 10_000;
+
+/// The SHA-256 of a token: what the cache is keyed by, so no token stays in memory.
+type TokenHash = [u8; 32];
+
+/// What a TokenReview said about a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Verdict {
+    Authenticated(UserInfo),
+    Rejected(String),
+}
+
+/// The token of an `Authorization: Bearer <token>` header, if the request carries one.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let mut parts = value.splitn(3, ' ');
+    let scheme = parts.next()?;
+    let token = parts.next()?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// Reviews bearer tokens with TokenReviews and caches the verdicts.
+pub struct TokenReviewer {
+    api: Api<TokenReview>,
+    cache: ExpiringCache<TokenHash, Verdict>,
+}
+
+impl std::fmt::Debug for TokenReviewer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenReviewer").finish_non_exhaustive()
+    }
+}
+
+/// The TokenReview asking who `token` belongs to (no audiences: the API server's own).
+pub fn review(token: &str) -> TokenReview {
+    TokenReview {
+        spec: TokenReviewSpec {
+            token: Some(token.to_owned()),
+            audiences: None,
+        },
+        ..TokenReview::default()
+    }
+}
+
+fn hash(token: &str) -> TokenHash {
+    let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+    let mut hash = [0; 32];
+    hash.copy_from_slice(digest.as_ref());
+    hash
+}
+
+impl TokenReviewer {
+    /// A reviewer posting its TokenReviews through `client`.
+    pub fn new(client: kube::Client) -> Self {
+        TokenReviewer {
+            api: Api::all(client),
+            cache: ExpiringCache::new(CACHE_CAPACITY),
+        }
+    }
+
+    /// The user `token` belongs to, or a 401 error saying why there is none.
+    pub async fn authenticate(&self, token: &str) -> Result<UserInfo> {
+        let key = hash(token);
+        let verdict = match self.cache.get(&key) {
+            Some(verdict) => verdict,
+            None => {
+                let verdict = self.ask(token).await.inspect_err(|error| {
+                    tracing::warn!(%error, "bearer token refused: the TokenReview failed");
+                })?;
+                let ttl = match verdict {
+                    Verdict::Authenticated(_) => AUTHENTICATED_TTL,
+                    Verdict::Rejected(_) => REJECTED_TTL,
+                };
+                self.cache.insert(key, verdict.clone(), ttl);
+                verdict
+            }
+        };
+        match verdict {
+            Verdict::Authenticated(user) => Ok(user),
+            Verdict::Rejected(reason) => Err(Error::Unauthenticated(reason)),
+        }
+    }
+
+    /// Posts the review.
+    async fn ask(&self, token: &str) -> Result<Verdict> {
+        let answer = self
+            .api
+            .create(&PostParams::default(), &review(token))
+            .await
+            .map_err(|e| Error::TokenReviewFailed(e.to_string()))?;
+        let status = answer.status.unwrap_or_default();
+        let user = status.user.unwrap_or_default();
+        let name = user.username.unwrap_or_default();
+        Ok(match status.authenticated {
+            Some(true) if !name.is_empty() => Verdict::Authenticated(UserInfo {
+                name,
+                groups: user.groups.unwrap_or_default(),
+                extra: user.extra.unwrap_or_default(),
+            }),
+            Some(true) => Verdict::Rejected(
+                "invalid bearer token: the TokenReview authenticated it but named no user".into(),
+            ),
+            _ => Verdict::Rejected(match status.error.filter(|e| !e.is_empty()) {
+                Some(error) => format!("invalid bearer token: {error}"),
+                None => "invalid bearer token".to_owned(),
+            }),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,92 @@
+//! The trust in force: which CAs authenticate client certificates (an [`Authenticator`]) and
+//! the TLS configuration whose handshake hints those CAs' subjects. Both are replaced together
+//! when the `extension-apiserver-authentication` ConfigMap changes
+//! ([`crate::auth::delegated`]): a Go client such as kube-apiserver's aggregator sends its
+//! certificate only when its issuer is among the hinted CAs, so stale hints after a CA
+//! rotation would make it send none.
+//!
+//! Readers take an `Arc` snapshot; a replacement never changes a snapshot already taken, so a
+//! connection sees one consistent trust per judgement.
+
+use std::sync::{Arc, RwLock};
+
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::TlsAcceptor;
+
+use crate::auth::Authenticator;
+use crate::{Result, tls};
+
+/// One consistent snapshot: the authenticator and the acceptor hinting its CAs.
+pub struct Trust {
+    /// Judges client certificates and request headers.
+    pub authenticator: Arc<Authenticator>,
+    /// Accepts TLS connections, hinting the authenticator's CA subjects.
+    pub acceptor: TlsAcceptor,
+}
+
+/// The server's own certificate chain and key, kept to rebuild the TLS configuration.
+struct Identity {
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+}
+
+/// The trust in force, shared by the accept loop and the ConfigMap watch.
+#[derive(Clone)]
+pub struct SharedTrust {
+    current: Arc<RwLock<Arc<Trust>>>,
+    identity: Arc<Identity>,
+}
+
+impl std::fmt::Debug for SharedTrust {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedTrust").finish_non_exhaustive()
+    }
+}
+
+impl Identity {
+    fn trust(&self, authenticator: Authenticator) -> Result<Trust> {
+        let config = tls::server_config(
+            self.chain.clone(),
+            self.key.clone_key(),
+            &authenticator.ca_verifiers(),
+        )?;
+        Ok(Trust {
+            authenticator: Arc::new(authenticator),
+            acceptor: TlsAcceptor::from(config),
+        })
+    }
+}
+
+impl SharedTrust {
+    /// The trust of `authenticator`, served with the certificate `chain` and its `key`.
+    pub fn new(
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+        authenticator: Authenticator,
+    ) -> Result<Self> {
+        let identity = Identity { chain, key };
+        let trust = identity.trust(authenticator)?;
+        Ok(SharedTrust {
+            current: Arc::new(RwLock::new(Arc::new(trust))),
+            identity: Arc::new(identity),
+        })
+    }
+
+    /// The trust in force now.
+    pub fn current(&self) -> Arc<Trust> {
+        match self.current.read() {
+            Ok(current) => Arc::clone(&current),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Puts `authenticator` (and a TLS configuration hinting its CAs) in force.
+    pub fn replace(&self, authenticator: Authenticator) -> Result<()> {
+        let trust = Arc::new(self.identity.trust(authenticator)?);
+        match self.current.write() {
+            Ok(mut current) => *current = trust,
+            Err(poisoned) => *poisoned.into_inner() = trust,
+        }
+        Ok(())
+    }
+}
