@@ -1,0 +1,449 @@
+//! Latency and throughput: the adapter over HTTPS and Prometheus directly, asked for the same
+//! per-pod request rates (see the bench's documentation for what each timing includes).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use metrics_adapter::defaults::{DEFAULT_WINDOW, default_config};
+use metrics_adapter::options::Options;
+use metrics_adapter::querying::{ObjectQuery, Objects};
+use metrics_adapter::registry::Registry;
+use metrics_adapter::serve::Adapter;
+use metrics_model::association::GroupResource;
+use metrics_model::promql::MetricName;
+use metrics_model::{Quantity, Selector};
+use metrics_store::{HttpStore, StoreConfig};
+use serde::Deserialize;
+use test_support::{PrometheusServer, Series};
+use tokio::sync::Barrier;
+use tokio::task::JoinHandle;
+
+use crate::{
+    BenchResult, NAMESPACES, PODS, Pki, QUERY_TIMEOUT, Report, client_builder, ms, now_millis,
+    percentile,
+};
+
+const NAMESPACE: &str = "ns7";
+
+const METRIC: &str = "http_requests_per_second";
+
+const PATH: &str =
+    "/apis/custom.metrics.k8s.io/v1beta2/namespaces/ns7/pods/*/http_requests_per_second";
+
+const WARM_UP: usize = 200;
+
+const REQUESTS: usize = 2_000;
+
+const BLOCK: usize = 100;
+
+const CONCURRENCY: [usize; 2] = [8, 32];
+
+const THROUGHPUT_SPAN: Duration = Duration::from_secs(10);
+
+/// Targets.
+const P50_RATIO: f64 = 1.15;
+
+const P99_ADDED: Duration = Duration::from_millis(2);
+
+const MIN_RPS: f64 = 3_000.0;
+
+/// The request counters: pod `i` of the 10,000 serves 0.5 × (1 + i mod 20) requests per second.
+fn request_series(now: i64) -> Vec<Series> {
+    let start = now - 600_000;
+    let mut all = Vec::with_capacity(NAMESPACES * PODS);
+    for n in 0..NAMESPACES {
+        let namespace = format!("ns{n}");
+        for p in 0..PODS {
+            let rate = 0.5 * (1 + (n * PODS + p) % 20) as f64;
+            let pod = format!("pod-{p}");
+            let labels = [("namespace", namespace.as_str()), ("pod", pod.as_str())];
+            all.push(
+                (0..=56).fold(Series::new("http_requests_total", &labels), |s, i| {
+                    s.sample(start + i * 15_000, rate * 15.0 * i as f64)
+                }),
+            );
+        }
+    }
+    all
+}
+
+#[derive(Deserialize)]
+struct PromAnswer {
+    data: PromData,
+}
+
+#[derive(Deserialize)]
+struct PromData {
+    result: Vec<PromSample>,
+}
+
+#[derive(Deserialize)]
+struct PromSample {
+    metric: BTreeMap<String, String>,
+    value: (f64, String),
+}
+
+#[derive(Deserialize)]
+struct ValueList {
+    items: Vec<MetricValue>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MetricValue {
+    described_object: DescribedObject,
+    value: String,
+}
+
+#[derive(Deserialize)]
+struct DescribedObject {
+    name: String,
+}
+
+/// One of the two ways to the per-pod rates.
+#[derive(Clone)]
+enum Target {
+    Adapter {
+        client: reqwest::Client,
+        url: String,
+    },
+    Direct {
+        client: reqwest::Client,
+        url: String,
+        form: Arc<[(&'static str, String)]>,
+    },
+}
+
+impl Target {
+    /// The same target on another client (another connection).
+    fn with_client(&self, client: reqwest::Client) -> Self {
+        match self {
+            Target::Adapter { url, .. } => Target::Adapter {
+                client,
+                url: url.clone(),
+            },
+            Target::Direct { url, form, .. } => Target::Direct {
+                client,
+                url: url.clone(),
+                form: Arc::clone(form),
+            },
+        }
+    }
+
+    /// Sends the request and reads the whole body; an answer other than 200 is an error.
+    async fn fetch(&self) -> BenchResult<impl AsRef<[u8]> + use<>> {
+        let request = match self {
+            Target::Adapter { client, url } => client.get(url),
+            Target::Direct { client, url, form } => client.post(url).form(&**form),
+        };
+        let response = request.send().await?;
+        let status = response.status();
+        let body = response.bytes().await?;
+        if !status.is_success() {
+            return Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&body)).into());
+        }
+        Ok(body)
+    }
+
+    /// One timed request: fetch and decode; returns how many values the answer held.
+    async fn call(&self) -> BenchResult<usize> {
+        let body = self.fetch().await?;
+        Ok(match self {
+            Target::Adapter { .. } => decode_adapter(body.as_ref())?.len(),
+            Target::Direct { .. } => decode_direct(body.as_ref())?.len(),
+        })
+    }
+
+    /// (pod, value as the adapter serves it), sorted by pod, for the equality check.
+    async fn values(&self) -> BenchResult<Vec<(String, Quantity)>> {
+        let body = self.fetch().await?;
+        let mut values = match self {
+            Target::Adapter { .. } => decode_adapter(body.as_ref())?,
+            Target::Direct { .. } => decode_direct(body.as_ref())?
+                .into_iter()
+                .map(|(pod, value)| Ok((pod, Quantity::from_f64(value)?)))
+                .collect::<BenchResult<Vec<_>>>()?,
+        };
+        values.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(values)
+    }
+}
+
+/// The adapter's `MetricValueList` as (pod, quantity), as a client such as the HPA reads it.
+fn decode_adapter(body: &[u8]) -> BenchResult<Vec<(String, Quantity)>> {
+    serde_json::from_slice::<ValueList>(body)?
+        .items
+        .into_iter()
+        .map(|item| Ok((item.described_object.name, Quantity::parse(&item.value)?)))
+        .collect()
+}
+
+/// Prometheus's vector as (pod, value), as the adapter's store client reads it.
+fn decode_direct(body: &[u8]) -> BenchResult<Vec<(String, f64)>> {
+    serde_json::from_slice::<PromAnswer>(body)?
+        .data
+        .result
+        .into_iter()
+        .map(|sample| {
+            let pod = sample
+                .metric
+                .get("pod")
+                .cloned()
+                .ok_or("a sample without pod")?;
+            Ok((pod, sample.value.1.parse::<f64>()?))
+        })
+        .collect()
+}
+
+/// Aborts a spawned task (the in-process adapter) when dropped.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Latency and throughput against the 100 × 100 pods Prometheus.
+pub async fn serving(pki: &Pki, report: &mut Report) -> BenchResult {
+    let started = Instant::now();
+    let prometheus = PrometheusServer::with_series(request_series(now_millis()?)).await?;
+    println!(
+        "\nPrometheus: {NAMESPACES} namespaces × {PODS} pods of http_requests_total, 15 s samples \
+         (backfilled and started in {:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
+
+    // The PromQL the provider sends: the catalog entry serving the metric for pods, its rule's
+    // query for every pod of the namespace.
+    let store = HttpStore::new(StoreConfig::new(prometheus.url()))?;
+    let registry = Registry::new(
+        Arc::new(default_config(DEFAULT_WINDOW)?),
+        Duration::from_secs(30),
+    );
+    registry.relist(&store, QUERY_TIMEOUT).await?;
+    let pods = GroupResource::new("pods", "");
+    let catalog = registry.catalog();
+    let entry = catalog
+        .custom(&pods, METRIC)
+        .ok_or("the metric is not discovered")?;
+    let rule = registry
+        .config()
+        .rules()
+        .get(entry.rule)
+        .ok_or("no such rule")?;
+    let query = rule.object_query(&ObjectQuery {
+        series: &MetricName::new(&*entry.series)?,
+        resource: &pods,
+        namespace: Some(NAMESPACE),
+        objects: Objects::All,
+        metric_selector: &Selector::everything(),
+    })?;
+    println!("query (adapter and direct): {query}");
+
+    let options = Options::try_parse_from(
+        std::iter::once("sextant-adapter".to_owned()).chain(pki.flags(0, prometheus.url())),
+    )?;
+    let adapter = Adapter::start_with(&options, None).await?;
+    let port = adapter.local_addr()?.port();
+    let _serving = AbortOnDrop(tokio::spawn(adapter.serve(std::future::pending())));
+    let via_adapter = Target::Adapter {
+        client: pki.client()?,
+        url: format!("https://127.0.0.1:{port}{PATH}"),
+    };
+    let direct = Target::Direct {
+        client: client_builder().build()?,
+        url: format!("{}/api/v1/query", prometheus.url()),
+        form: Arc::from(vec![
+            ("query", query),
+            ("timeout", format!("{}ms", QUERY_TIMEOUT.as_millis())),
+        ]),
+    };
+
+    // Wait for the adapter's first relist, then check both give the same answer.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let served = loop {
+        match via_adapter.values().await {
+            Ok(values) => break values,
+            Err(error) if Instant::now() > deadline => {
+                return Err(format!("the adapter never served {PATH}: {error}").into());
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    };
+    let expected = direct.values().await?;
+    if served != expected || served.len() != PODS {
+        return Err(format!(
+            "the answers differ: adapter {} values, direct {} values; first adapter {:?}, \
+             first direct {:?}",
+            served.len(),
+            expected.len(),
+            served.first(),
+            expected.first()
+        )
+        .into());
+    }
+    println!(
+        "checked: both answer the same {} pods with equal values (e.g. {} = {})",
+        served.len(),
+        served[0].0,
+        served[0].1
+    );
+
+    latency(&via_adapter, &direct, report).await?;
+    for k in CONCURRENCY {
+        let clients = (0..k)
+            .map(|_| pki.client())
+            .collect::<BenchResult<Vec<_>>>()?;
+        let calls_before = query_calls(prometheus.url()).await?;
+        let (rps, errors) = throughput(&via_adapter, clients).await?;
+        let calls = query_calls(prometheus.url()).await? - calls_before;
+        report.judge(
+            &format!("adapter throughput, {k} connections (HTTPS, keep-alive)"),
+            format!("{rps:.0} requests/s, {errors} errors"),
+            &format!("≥ {MIN_RPS:.0}/s, 0 errors"),
+            rps >= MIN_RPS && errors == 0,
+        );
+        // Every request of the run (warm-up and the ones cut off at the end included).
+        let answers = rps * THROUGHPUT_SPAN.as_secs_f64() + errors as f64 + 2.0 * k as f64;
+        println!(
+            "  Prometheus /api/v1/query calls per adapter request: {:.2} ({calls:.0} calls)",
+            calls / answers
+        );
+        let clients = (0..k)
+            .map(|_| Ok(client_builder().build()?))
+            .collect::<BenchResult<Vec<_>>>()?;
+        let (rps, errors) = throughput(&direct, clients).await?;
+        println!(
+            "  context: direct Prometheus, {k} connections (HTTP, keep-alive): {rps:.0} \
+             requests/s, {errors} errors"
+        );
+    }
+    Ok(())
+}
+
+/// How many `/api/v1/query` calls Prometheus has answered, from its own `/metrics`.
+async fn query_calls(prometheus: &str) -> BenchResult<f64> {
+    let text = client_builder()
+        .build()?
+        .get(format!("{prometheus}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let mut calls = 0.0;
+    for line in text.lines().filter(|line| {
+        line.starts_with("prometheus_http_requests_total{")
+            && line.contains(r#"handler="/api/v1/query""#)
+    }) {
+        let count = line.rsplit(' ').next().ok_or("an empty metrics line")?;
+        calls += count.parse::<f64>()?;
+    }
+    Ok(calls)
+}
+
+/// Sequential requests in alternating blocks; prints and judges the percentiles.
+async fn latency(via_adapter: &Target, direct: &Target, report: &mut Report) -> BenchResult {
+    for _ in 0..WARM_UP {
+        via_adapter.call().await?;
+        direct.call().await?;
+    }
+    let mut adapter_times = Vec::with_capacity(REQUESTS);
+    let mut direct_times = Vec::with_capacity(REQUESTS);
+    for block in 0..REQUESTS / BLOCK {
+        let order = if block % 2 == 0 {
+            [
+                (via_adapter, &mut adapter_times),
+                (direct, &mut direct_times),
+            ]
+        } else {
+            [
+                (direct, &mut direct_times),
+                (via_adapter, &mut adapter_times),
+            ]
+        };
+        for (target, times) in order {
+            for _ in 0..BLOCK {
+                let started = Instant::now();
+                let values = target.call().await?;
+                times.push(started.elapsed());
+                if values != PODS {
+                    return Err(format!("an answer held {values} values, not {PODS}").into());
+                }
+            }
+        }
+    }
+    adapter_times.sort();
+    direct_times.sort();
+    println!(
+        "\nlatency, {REQUESTS} sequential requests each after {WARM_UP} warm-up, alternating \
+         blocks of {BLOCK}, send to decoded answer:"
+    );
+    for (name, times) in [
+        ("adapter (HTTPS)", &adapter_times),
+        ("direct (HTTP) ", &direct_times),
+    ] {
+        println!(
+            "  {name}: p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+            ms(percentile(times, 0.50)),
+            ms(percentile(times, 0.90)),
+            ms(percentile(times, 0.99)),
+            times.last().map_or(0.0, |d| ms(*d)),
+        );
+    }
+    let ratio = percentile(&adapter_times, 0.50).as_secs_f64()
+        / percentile(&direct_times, 0.50).as_secs_f64();
+    report.judge(
+        "p50 adapter / direct",
+        format!("{ratio:.2}×"),
+        &format!("≤ {P50_RATIO}×"),
+        ratio <= P50_RATIO,
+    );
+    let p99_added = ms(percentile(&adapter_times, 0.99)) - ms(percentile(&direct_times, 0.99));
+    report.judge(
+        "p99 added (adapter − direct)",
+        format!("{p99_added:.3} ms"),
+        &format!("≤ {} ms", ms(P99_ADDED)),
+        p99_added <= ms(P99_ADDED),
+    );
+    Ok(())
+}
+
+/// One task per client, each issuing the request back to back for [`THROUGHPUT_SPAN`] after
+/// one untimed request (its connection's handshake); (answers per second, errors).
+async fn throughput(target: &Target, clients: Vec<reqwest::Client>) -> BenchResult<(f64, u64)> {
+    let barrier = Arc::new(Barrier::new(clients.len()));
+    let tasks: Vec<JoinHandle<BenchResult<(u64, u64)>>> = clients
+        .into_iter()
+        .map(|client| {
+            let target = target.with_client(client);
+            let barrier = Arc::clone(&barrier);
+            tokio::spawn(async move {
+                target.fetch().await?;
+                barrier.wait().await;
+                let end = Instant::now() + THROUGHPUT_SPAN;
+                let (mut done, mut errors) = (0, 0);
+                loop {
+                    let result = target.fetch().await;
+                    if Instant::now() > end {
+                        break;
+                    }
+                    match result {
+                        Ok(_) => done += 1,
+                        Err(_) => errors += 1,
+                    }
+                }
+                Ok((done, errors))
+            })
+        })
+        .collect();
+    let (mut done, mut errors) = (0, 0);
+    for task in tasks {
+        let (d, e) = task.await??;
+        done += d;
+        errors += e;
+    }
+    Ok((done as f64 / THROUGHPUT_SPAN.as_secs_f64(), errors))
+}
