@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use metrics_adapter::RuleKind;
 use metrics_adapter::defaults::{DEFAULT_WINDOW, default_config};
 use metrics_adapter::options::Options;
 use metrics_adapter::querying::{ObjectQuery, Objects};
@@ -229,10 +230,8 @@ pub async fn serving(pki: &Pki, report: &mut Report) -> BenchResult {
     let entry = catalog
         .custom(&pods, METRIC)
         .ok_or("the metric is not discovered")?;
-    let rule = registry
-        .config()
-        .rules()
-        .get(entry.rule)
+    let rule = catalog
+        .rule(RuleKind::Custom, entry.rule)
         .ok_or("no such rule")?;
     let query = rule.object_query(&ObjectQuery {
         series: &MetricName::new(&*entry.series)?,
