@@ -368,7 +368,7 @@ impl Registry {
                 continue;
             };
             let series = store
-                .series(std::slice::from_ref(selector), range, deadline)
+                .series_shapes(std::slice::from_ref(selector), range, deadline)
                 .await?;
             found[*index] = rule.discover_all(&series);
         }
@@ -497,7 +497,7 @@ async fn discover_rules<S: MetricsStore>(
     let mut all = Vec::with_capacity(rules.len());
     for rule in rules {
         let series = store
-            .series(&[rule.series_query().to_owned()], range, deadline)
+            .series_shapes(&[rule.series_query().to_owned()], range, deadline)
             .await?;
         all.push(rule.discover_all(&series));
     }

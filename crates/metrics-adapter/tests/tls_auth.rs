@@ -245,6 +245,32 @@ async fn probes_need_no_credentials_and_upgrades_are_refused() -> TestResult {
 }
 
 #[tokio::test]
+async fn metrics_need_an_authenticated_user_and_count_every_answer() -> TestResult {
+    bounded(async {
+        let setup = start().await?;
+        let anonymous = setup.client(None)?;
+        unauthorized(setup.get(&anonymous, "/metrics", &[]).await?);
+        let user = setup.client(Some(&setup.clients.client_cert("prometheus", &[])?))?;
+        for _ in 0..2 {
+            assert_eq!(setup.get(&user, "/apis", &[]).await?.0, 200);
+        }
+        let response = user.get(format!("{}/metrics", setup.url)).send().await?;
+        assert_eq!(response.status().as_u16(), 200);
+        let text = response.text().await?;
+        for expected in [
+            r#"sextant_adapter_requests_total{api="Other",code="200"} 2"#,
+            r#"sextant_adapter_requests_total{api="Other",code="401"} 1"#,
+            "# TYPE sextant_adapter_relists counter",
+            "# TYPE sextant_adapter_store_requests counter",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+        }
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
 async fn kubectl_get_raw_with_a_client_certificate() -> TestResult {
     bounded(async {
         let kubectl = std::path::Path::new("/usr/bin/kubectl");

@@ -87,6 +87,15 @@ impl<S: MetricsStore + 'static> MetricsStore for Coalescing<S> {
         self.inner.series(matchers, range, deadline)
     }
 
+    fn series_shapes(
+        &self,
+        matchers: &[String],
+        range: TimeRange,
+        deadline: Duration,
+    ) -> impl Future<Output = Result<Vec<Labels>>> + Send {
+        self.inner.series_shapes(matchers, range, deadline)
+    }
+
     fn instant_query(
         &self,
         query: &str,

@@ -136,7 +136,7 @@ impl HttpStore {
         path: &str,
         mut params: Vec<(&'static str, String)>,
         deadline: Duration,
-    ) -> Result<(u16, Vec<u8>)> {
+    ) -> Result<(u16, bytes::Bytes)> {
         // The store stops working on the query when our caller stops waiting for it.
         params.push(("timeout", format!("{}ms", deadline.as_millis().max(1))));
         let url = format!("{}{path}", self.base);
@@ -173,7 +173,7 @@ impl HttpStore {
         let status = response.status().as_u16();
         let body = response.bytes().await.map_err(classify)?;
         tracing::trace!(path, status, bytes = body.len(), "store answered");
-        Ok((status, body.to_vec()))
+        Ok((status, body))
     }
 }
 
@@ -203,6 +203,20 @@ impl MetricsStore for HttpStore {
         params.push(("end", seconds(range.end)));
         let (status, body) = self.call("/api/v1/series", params, deadline).await?;
         with_context(response::series(status, &body), deadline, &self.base)
+    }
+
+    async fn series_shapes(
+        &self,
+        matchers: &[String],
+        range: TimeRange,
+        deadline: Duration,
+    ) -> Result<Vec<Labels>> {
+        let mut params: Vec<(&'static str, String)> =
+            matchers.iter().map(|m| ("match[]", m.clone())).collect();
+        params.push(("start", seconds(range.start)));
+        params.push(("end", seconds(range.end)));
+        let (status, body) = self.call("/api/v1/series", params, deadline).await?;
+        with_context(response::series_shapes(status, &body), deadline, &self.base)
     }
 
     async fn instant_query(

@@ -122,6 +122,18 @@ impl<S: MetricsStore> MetricsStore for Instrumented<S> {
         result
     }
 
+    async fn series_shapes(
+        &self,
+        matchers: &[String],
+        range: TimeRange,
+        deadline: Duration,
+    ) -> Result<Vec<Labels>> {
+        let started = Instant::now();
+        let result = self.inner.series_shapes(matchers, range, deadline).await;
+        self.metrics.record(Operation::Series, started, &result);
+        result
+    }
+
     async fn instant_query(
         &self,
         query: &str,

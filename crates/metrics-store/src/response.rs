@@ -185,6 +185,11 @@ pub(crate) fn range(status: u16, body: &[u8]) -> Result<Vec<RangeSeries>> {
         .collect()
 }
 
+/// The answer to `/api/v1/series` as its distinct shapes (see [`crate::shapes`]).
+pub(crate) fn series_shapes(status: u16, body: &[u8]) -> Result<Vec<Labels>> {
+    crate::shapes::read(data(status, body)?.get()).map_err(|e| bad(status, e.to_string()))
+}
+
 /// The answer to `/api/v1/series`: label sets.
 pub(crate) fn series(status: u16, body: &[u8]) -> Result<Vec<Labels>> {
     serde_json::from_str(data(status, body)?.get()).map_err(|e| bad(status, e.to_string()))

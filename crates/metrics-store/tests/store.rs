@@ -108,6 +108,20 @@ async fn check_queries(store: &HttpStore, syntax_error_type: &str) -> TestResult
     pods.sort();
     assert_eq!(pods, ["a", "b"]);
 
+    // Both pods' series have one shape: the name, and the label names without values.
+    let shapes = store
+        .series_shapes(
+            &[r#"{__name__=~"http_requests_.*",namespace="shop"}"#.to_owned()],
+            range,
+            DEADLINE,
+        )
+        .await?;
+    assert_eq!(shapes, metrics_store::shapes_of(&series));
+    assert_eq!(shapes.len(), 1, "{shapes:?}");
+    assert_eq!(shapes[0]["__name__"], "http_requests_total");
+    assert_eq!(shapes[0]["pod"], "", "{shapes:?}");
+    assert!(shapes[0].contains_key("namespace"), "{shapes:?}");
+
     match store
         .instant_query("sum(rate(http_requests_total[2m]", None, DEADLINE)
         .await
