@@ -8,6 +8,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +21,7 @@ use rustls::RootCertStore;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::Value;
+use test_support::PrometheusServer;
 use test_support::pki::{IssuedCert, TestCa};
 use tokio::task::JoinHandle;
 
@@ -51,16 +54,21 @@ impl Drop for Setup {
 }
 
 async fn start() -> Result<Setup, Box<dyn std::error::Error>> {
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        format!("http://{}", listener.local_addr()?)
+    };
+    start_against(closed).await
+}
+
+/// As [`start`], with the store at `store_url`.
+async fn start_against(store_url: String) -> Result<Setup, Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let server = TestCa::new(dir.path(), "server")?;
     let front = TestCa::new(dir.path(), "front")?;
     let clients = TestCa::new(dir.path(), "clients")?;
     let other = TestCa::new(dir.path(), "other")?;
     let serving = server.server_cert("serving")?;
-    let closed = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        format!("http://{}", listener.local_addr()?)
-    };
     let path = |p: &std::path::Path| p.display().to_string();
     let options = Options::try_parse_from([
         "sextant-adapter".to_owned(),
@@ -74,7 +82,7 @@ async fn start() -> Result<Setup, Box<dyn std::error::Error>> {
         format!("--requestheader-allowed-names={FRONT_PROXY_CN},other-name"),
         "--authorization-always-allow".to_owned(),
         "--prometheus-url".to_owned(),
-        closed,
+        store_url,
         "--query-timeout=2s".to_owned(),
     ])?;
     let adapter = Adapter::start(&options).await?;
@@ -270,8 +278,8 @@ async fn metrics_need_an_authenticated_user_and_count_every_answer() -> TestResu
     .await
 }
 
-#[tokio::test]
-async fn kubectl_get_raw_with_a_client_certificate() -> TestResult {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_get_raw_reads_values_from_prometheus_with_a_client_certificate() -> TestResult {
     bounded(async {
         let kubectl = std::path::Path::new("/usr/bin/kubectl");
         if !kubectl.exists() {
@@ -282,38 +290,58 @@ async fn kubectl_get_raw_with_a_client_certificate() -> TestResult {
             eprintln!("skipped: /usr/bin/kubectl is not installed");
             return Ok(());
         }
-        let setup = start().await?;
+        let Some(prometheus) =
+            test_support::or_skip(PrometheusServer::with_series(common::recent_series()?).await)?
+        else {
+            return Ok(());
+        };
+        let setup = start_against(prometheus.url().to_owned()).await?;
         let cert = setup
             .clients
             .client_cert("kubectl-user", &["sextant-readers"])?;
         let kubeconfig = setup.dir.path().join("empty-kubeconfig");
         std::fs::write(&kubeconfig, "")?;
-        let output = tokio::process::Command::new(kubectl)
-            .env("KUBECONFIG", &kubeconfig)
-            .arg("--server")
-            .arg(format!("https://127.0.0.1:{}", setup.port))
-            .arg("--certificate-authority")
-            .arg(setup.server.cert_path())
-            .arg("--client-certificate")
-            .arg(&cert.cert_path)
-            .arg("--client-key")
-            .arg(&cert.key_path)
-            .args(["get", "--raw", V2])
-            .kill_on_drop(true)
-            .output()
-            .await?;
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success(),
-            "{stdout}{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let body: Value = serde_json::from_str(&stdout)?;
+        let get_raw = |path: String| {
+            let mut command = tokio::process::Command::new(kubectl);
+            command
+                .env("KUBECONFIG", &kubeconfig)
+                .arg("--server")
+                .arg(format!("https://127.0.0.1:{}", setup.port))
+                .arg("--certificate-authority")
+                .arg(setup.server.cert_path())
+                .arg("--client-certificate")
+                .arg(&cert.cert_path)
+                .arg("--client-key")
+                .arg(&cert.key_path)
+                .args(["get", "--raw", &path])
+                .kill_on_drop(true);
+            async move {
+                let output = command.output().await?;
+                let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+                assert!(
+                    output.status.success(),
+                    "{path}: {stdout}{}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+                Ok::<Value, Box<dyn std::error::Error>>(serde_json::from_str(&stdout)?)
+            }
+        };
+        let body = get_raw(V2.to_owned()).await?;
         assert_eq!(body["kind"], "APIResourceList", "{body}");
         assert_eq!(
             body["groupVersion"], "custom.metrics.k8s.io/v1beta2",
             "{body}"
         );
+        let list = get_raw(format!(
+            "{V2}/namespaces/ns1/pods/*/http_requests_per_second"
+        ))
+        .await?;
+        assert_eq!(list["kind"], "MetricValueList", "{list}");
+        let found = common::values(&list);
+        assert_eq!(found.len(), 2, "ns1 has pods a and b: {list}");
+        assert_eq!((found[0].0.as_str(), found[1].0.as_str()), ("a", "b"));
+        assert!(common::close(found[0].2, 3.0), "{found:?}");
+        assert!(common::close(found[1].2, 1.5), "{found:?}");
         Ok(())
     })
     .await
