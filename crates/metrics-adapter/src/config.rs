@@ -41,6 +41,33 @@ pub struct RuleSpec {
     /// accepted so existing files load, and reported as ignored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label_value_replacements: Option<yaml_serde::Value>,
+    /// What the store's metadata must say of a series' type (not part of the file: the default
+    /// rules use it to tell counters without the `_total` suffix from gauges).
+    #[serde(skip)]
+    pub store_type: StoreType,
+}
+
+/// A condition on the type the store's metadata (`/api/v1/metadata`) gives a series' metric.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StoreType {
+    /// Any type, or none known.
+    #[default]
+    Any,
+    /// The metadata says `counter`.
+    Counter,
+    /// The metadata does not say `counter` (a gauge, or nothing known).
+    NotCounter,
+}
+
+impl StoreType {
+    /// Whether a series whose metric has metadata type `kind` (if any) passes.
+    pub fn admits(self, kind: Option<&str>) -> bool {
+        match self {
+            StoreType::Any => true,
+            StoreType::Counter => kind == Some("counter"),
+            StoreType::NotCounter => kind != Some("counter"),
+        }
+    }
 }
 
 /// One `seriesFilters` entry: exactly one of `is` and `isNot`.
@@ -113,6 +140,7 @@ pub struct Rule {
     pub(crate) naming: Naming,
     pub(crate) template: QueryTemplate,
     pub(crate) namespaced: bool,
+    pub(crate) store_type: StoreType,
 }
 
 impl Rule {
@@ -177,6 +205,7 @@ impl Rule {
             naming,
             template,
             namespaced,
+            store_type: spec.store_type,
         })
     }
 
@@ -199,6 +228,11 @@ impl Rule {
     /// reported as `windowSeconds` so a consumer knows how smoothed a value is.
     pub fn window(&self) -> Option<std::time::Duration> {
         self.template.window()
+    }
+
+    /// What the store's metadata must say of a series' type for this rule to serve it.
+    pub fn store_type(&self) -> StoreType {
+        self.store_type
     }
 
     /// The rule's naming, for diagnostics.

@@ -1,5 +1,8 @@
 //! The rules Sextant serves when no `--config` is given: counters `X_total` as `X_per_second`
-//! rates, and gauges as themselves, for every series that carries a `namespace` label.
+//! rates, and gauges as themselves, for every series that carries a `namespace` label. A
+//! counter without the suffix is recognised by the store's metadata (`# TYPE x counter` on a
+//! scraped target) and served as `x_per_second` too, not as a gauge; a store without metadata
+//! (VictoriaMetrics, backfilled data) leaves such a series to the gauge rule.
 //!
 //! Association is by the well-known labels (`namespace`, `pod`, `service`, `deployment`,
 //! `statefulset`, `node`, …), so a series with `namespace` and `pod` is served for pods, one
@@ -10,7 +13,7 @@ use std::time::Duration;
 
 use metrics_model::promql::format_duration;
 
-use crate::config::{Config, ConfigSpec, FilterSpec, NameSpec, RuleSpec};
+use crate::config::{Config, ConfigSpec, FilterSpec, NameSpec, RuleSpec, StoreType};
 use crate::naming::{COUNTER_AS, COUNTER_MATCHES};
 use crate::{Error, Result};
 
@@ -48,10 +51,27 @@ pub fn default_spec(window: Duration) -> Result<ConfigSpec> {
             ..FilterSpec::default()
         }]),
         metrics_query: "sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)".to_owned(),
+        store_type: StoreType::NotCounter,
+        ..RuleSpec::default()
+    };
+    let counters_by_metadata = RuleSpec {
+        series_query: format!(r#"{{__name__!~".+{NOT_GAUGES}",namespace!=""}}"#),
+        series_filters: Some(vec![FilterSpec {
+            is_not: Some(NOT_GAUGES.to_owned()),
+            ..FilterSpec::default()
+        }]),
+        name: NameSpec {
+            matches: "^(.+)$".to_owned(),
+            replacement: COUNTER_AS.to_owned(),
+        },
+        metrics_query: format!(
+            "sum(rate(<<.Series>>{{<<.LabelMatchers>>}}[{window}])) by (<<.GroupBy>>)"
+        ),
+        store_type: StoreType::Counter,
         ..RuleSpec::default()
     };
     Ok(ConfigSpec {
-        rules: Some(vec![counters, gauges]),
+        rules: Some(vec![counters, gauges, counters_by_metadata]),
         external_rules: None,
     })
 }

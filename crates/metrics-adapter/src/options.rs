@@ -72,7 +72,7 @@ pub struct Options {
     #[arg(long)]
     pub prometheus_url: String,
 
-    /// A bearer token file sent to the store (re-read per request, for projected tokens).
+    /// A bearer token file sent to the store (re-read at most once a minute: projected tokens rotate).
     #[arg(long)]
     pub prometheus_token_file: Option<PathBuf>,
 

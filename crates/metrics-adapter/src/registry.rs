@@ -28,6 +28,7 @@ use jiff::Timestamp;
 use metrics_model::association::GroupResource;
 use metrics_store::{MetricsStore, TimeRange};
 
+use crate::config::StoreType;
 use crate::discovery::{Discovered, METRIC_NAME_LABEL};
 use crate::naming::{COUNTER_SUFFIX, RATE_SUFFIX};
 use crate::telemetry::DiscoveryMetrics;
@@ -298,8 +299,10 @@ impl Registry {
     ) -> Result<()> {
         let config = self.config();
         let range = lookback();
-        let custom = discover_rules(store, config.rules(), range, deadline).await?;
-        let external = discover_rules(store, config.external_rules(), range, deadline).await?;
+        let types = metric_types(store, &config, deadline).await;
+        let custom = discover_rules(store, config.rules(), &types, range, deadline).await?;
+        let external =
+            discover_rules(store, config.external_rules(), &types, range, deadline).await?;
         let mut catalog = Catalog::build(config, &custom, &external);
         catalog.refreshed_at = Some(Instant::now());
         *self.catalog.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(catalog);
@@ -362,6 +365,7 @@ impl Registry {
             RuleKind::External => config.external_rules(),
         };
         let range = lookback();
+        let types = metric_types(store, &config, deadline).await;
         let mut found = vec![Vec::new(); rules.len()];
         for (index, selector) in selectors {
             let Some(rule) = rules.get(*index) else {
@@ -370,7 +374,7 @@ impl Registry {
             let series = store
                 .series_shapes(std::slice::from_ref(selector), range, deadline)
                 .await?;
-            found[*index] = rule.discover_all(&series);
+            found[*index] = discover_typed(rule, &series, &types);
         }
         if found.iter().all(Vec::is_empty) {
             return Ok(());
@@ -426,12 +430,13 @@ fn seen_config(seen: &Catalog, registry: &Registry) -> Arc<Config> {
     seen.config.clone().unwrap_or_else(|| registry.config())
 }
 
-/// The series names that could be served as `metric`: itself, and `X_total` for
+/// The series names that could be served as `metric`: itself, and `X_total` and `X` for
 /// `X_per_second`.
 fn guesses(metric: &str) -> Vec<String> {
     let mut guesses = vec![metric.to_owned()];
     if let Some(stem) = metric.strip_suffix(RATE_SUFFIX) {
         guesses.push(format!("{stem}{COUNTER_SUFFIX}"));
+        guesses.push(stem.to_owned());
     }
     guesses
 }
@@ -491,6 +496,7 @@ fn restrict_to_series(selector: &str, series: &str) -> Option<String> {
 async fn discover_rules<S: MetricsStore>(
     store: &S,
     rules: &[Rule],
+    types: &BTreeMap<String, String>,
     range: TimeRange,
     deadline: Duration,
 ) -> Result<Vec<Vec<Discovered>>> {
@@ -499,9 +505,48 @@ async fn discover_rules<S: MetricsStore>(
         let series = store
             .series_shapes(&[rule.series_query().to_owned()], range, deadline)
             .await?;
-        all.push(rule.discover_all(&series));
+        all.push(discover_typed(rule, &series, types));
     }
     Ok(all)
+}
+
+/// The rule's discoveries among the series whose metadata type it admits.
+pub(crate) fn discover_typed(
+    rule: &Rule,
+    series: &[metrics_store::Labels],
+    types: &BTreeMap<String, String>,
+) -> Vec<Discovered> {
+    if rule.store_type() == StoreType::Any {
+        return rule.discover_all(series);
+    }
+    rule.discover_all(series.iter().filter(|labels| {
+        let kind = labels
+            .get(METRIC_NAME_LABEL)
+            .and_then(|name| types.get(name))
+            .map(String::as_str);
+        rule.store_type().admits(kind)
+    }))
+}
+
+/// The metric types from the store's metadata, when a rule asks about them; a store without
+/// metadata, or one that fails to answer, gives none (logged): counters then need `_total`.
+async fn metric_types<S: MetricsStore>(
+    store: &S,
+    config: &Config,
+    deadline: Duration,
+) -> BTreeMap<String, String> {
+    let asked = config
+        .rules()
+        .iter()
+        .chain(config.external_rules())
+        .any(|rule| rule.store_type() != StoreType::Any);
+    if !asked {
+        return BTreeMap::new();
+    }
+    store.metric_types(deadline).await.unwrap_or_else(|error| {
+        tracing::debug!(%error, "no metric metadata from the store; counters need the _total suffix");
+        BTreeMap::new()
+    })
 }
 
 #[cfg(test)]

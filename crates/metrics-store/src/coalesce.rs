@@ -87,6 +87,13 @@ impl<S: MetricsStore + 'static> MetricsStore for Coalescing<S> {
         self.inner.series(matchers, range, deadline)
     }
 
+    fn metric_types(
+        &self,
+        deadline: Duration,
+    ) -> impl Future<Output = Result<std::collections::BTreeMap<String, String>>> + Send {
+        self.inner.metric_types(deadline)
+    }
+
     fn series_shapes(
         &self,
         matchers: &[String],

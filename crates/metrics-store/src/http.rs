@@ -137,10 +137,22 @@ impl HttpStore {
         mut params: Vec<(&'static str, String)>,
         deadline: Duration,
     ) -> Result<(u16, bytes::Bytes)> {
+        self.call_with(self.method, path, std::mem::take(&mut params), deadline)
+            .await
+    }
+
+    /// As [`HttpStore::call`] with an explicit method (`/api/v1/metadata` answers GET only).
+    async fn call_with(
+        &self,
+        method: QueryMethod,
+        path: &str,
+        mut params: Vec<(&'static str, String)>,
+        deadline: Duration,
+    ) -> Result<(u16, bytes::Bytes)> {
         // The store stops working on the query when our caller stops waiting for it.
         params.push(("timeout", format!("{}ms", deadline.as_millis().max(1))));
         let url = format!("{}{path}", self.base);
-        let request = match self.method {
+        let request = match method {
             QueryMethod::Post => self.client.post(&url).form(&params),
             QueryMethod::Get => self.client.get(&url).query(&params),
         };
@@ -203,6 +215,16 @@ impl MetricsStore for HttpStore {
         params.push(("end", seconds(range.end)));
         let (status, body) = self.call("/api/v1/series", params, deadline).await?;
         with_context(response::series(status, &body), deadline, &self.base)
+    }
+
+    async fn metric_types(
+        &self,
+        deadline: Duration,
+    ) -> Result<std::collections::BTreeMap<String, String>> {
+        let (status, body) = self
+            .call_with(QueryMethod::Get, "/api/v1/metadata", Vec::new(), deadline)
+            .await?;
+        with_context(response::metric_types(status, &body), deadline, &self.base)
     }
 
     async fn series_shapes(

@@ -16,6 +16,7 @@ use crate::{Error, Labels, MetricsStore, RangeSeries, Result, Sample, TimeRange}
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
 enum Operation {
     Series,
+    Metadata,
     Query,
     QueryRange,
 }
@@ -119,6 +120,16 @@ impl<S: MetricsStore> MetricsStore for Instrumented<S> {
         let started = Instant::now();
         let result = self.inner.series(matchers, range, deadline).await;
         self.metrics.record(Operation::Series, started, &result);
+        result
+    }
+
+    async fn metric_types(
+        &self,
+        deadline: Duration,
+    ) -> Result<std::collections::BTreeMap<String, String>> {
+        let started = Instant::now();
+        let result = self.inner.metric_types(deadline).await;
+        self.metrics.record(Operation::Metadata, started, &result);
         result
     }
 

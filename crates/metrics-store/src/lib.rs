@@ -88,6 +88,17 @@ pub trait MetricsStore: Send + Sync {
         }
     }
 
+    /// The type (`counter`, `gauge`, `histogram`, …) the store's metadata gives each metric
+    /// name (`/api/v1/metadata`), for recognising counters without the `_total` suffix. Stores
+    /// without metadata answer an empty map.
+    fn metric_types(
+        &self,
+        deadline: Duration,
+    ) -> impl Future<Output = Result<BTreeMap<String, String>>> + Send {
+        let _ = deadline;
+        std::future::ready(Ok(BTreeMap::new()))
+    }
+
     /// Evaluates `query` at `at` (the store's "now" when `None`); a scalar answer becomes one
     /// sample without labels.
     fn instant_query(

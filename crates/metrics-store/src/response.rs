@@ -190,6 +190,25 @@ pub(crate) fn series_shapes(status: u16, body: &[u8]) -> Result<Vec<Labels>> {
     crate::shapes::read(data(status, body)?.get()).map_err(|e| bad(status, e.to_string()))
 }
 
+/// The answer to `/api/v1/metadata`: each metric's type (the first entry's, when targets
+/// disagree).
+pub(crate) fn metric_types(
+    status: u16,
+    body: &[u8],
+) -> Result<std::collections::BTreeMap<String, String>> {
+    #[derive(Deserialize)]
+    struct Entry {
+        #[serde(rename = "type")]
+        kind: String,
+    }
+    let all: std::collections::BTreeMap<String, Vec<Entry>> =
+        serde_json::from_str(data(status, body)?.get()).map_err(|e| bad(status, e.to_string()))?;
+    Ok(all
+        .into_iter()
+        .filter_map(|(name, entries)| Some((name, entries.into_iter().next()?.kind)))
+        .collect())
+}
+
 /// The answer to `/api/v1/series`: label sets.
 pub(crate) fn series(status: u16, body: &[u8]) -> Result<Vec<Labels>> {
     serde_json::from_str(data(status, body)?.get()).map_err(|e| bad(status, e.to_string()))

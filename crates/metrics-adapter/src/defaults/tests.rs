@@ -7,6 +7,7 @@ use metrics_model::association::GroupResource;
 use metrics_model::promql::MetricName;
 
 use super::*;
+use crate::config::StoreType;
 use crate::querying::{ObjectQuery, Objects};
 
 fn series(name: &str, labels: &[&str]) -> BTreeMap<String, String> {
@@ -28,9 +29,24 @@ fn resources(list: &[&str]) -> BTreeSet<GroupResource> {
 fn serves_counters_per_second_and_gauges_as_themselves() -> Result<()> {
     let config = default_config(DEFAULT_WINDOW)?;
     assert!(config.warnings().is_empty(), "{:?}", config.warnings());
-    let [counters, gauges] = config.rules() else {
-        panic!("two default rules")
+    let [counters, gauges, by_metadata] = config.rules() else {
+        panic!("three default rules")
     };
+    // Counters without `_total` are told from gauges by the store's metadata.
+    assert_eq!(gauges.store_type(), StoreType::NotCounter);
+    assert_eq!(by_metadata.store_type(), StoreType::Counter);
+    assert_eq!(counters.store_type(), StoreType::Any);
+    assert_eq!(
+        by_metadata.naming().api_name("jobs_processed").as_deref(),
+        Some("jobs_processed_per_second")
+    );
+    assert!(
+        !by_metadata.accepts("http_requests_total"),
+        "left to the suffix rule"
+    );
+    assert!(StoreType::Counter.admits(Some("counter")));
+    assert!(!StoreType::Counter.admits(None) && !StoreType::Counter.admits(Some("gauge")));
+    assert!(StoreType::NotCounter.admits(None) && !StoreType::NotCounter.admits(Some("counter")));
     let target = ["namespace", "pod", "job", "instance"];
     // (series, labels, served by the counter rule as, by the gauge rule as, for resources)
     let cases: &[(&str, &[&str], Option<&str>, Option<&str>, &[&str])] = &[

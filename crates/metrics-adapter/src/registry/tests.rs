@@ -37,7 +37,7 @@ fn builds_one_entry_per_resource_and_metric_with_shared_names() -> crate::Result
     let custom: Vec<_> = config
         .rules()
         .iter()
-        .map(|rule| rule.discover_all(&series))
+        .map(|rule| discover_typed(rule, &series, &BTreeMap::new()))
         .collect();
     let catalog = Catalog::build(Arc::new(config.clone()), &custom, &[]);
     let pods = GroupResource::new("pods", "");
