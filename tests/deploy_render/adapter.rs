@@ -1,6 +1,7 @@
 //! The adapter's objects in `deploy/`, and the helpers the `adapter_*` test modules share. Here:
-//! a locked-down Deployment whose flags the adapter's own command line accepts and whose files
-//! are mounted where the flags point, probed on the health paths, spread and budgeted, behind its
+//! a locked-down Deployment whose flags the adapter's own command line accepts, that takes its
+//! CAs from the cluster, and whose files are mounted where the flags point from volumes that
+//! exist after the install, probed on the health paths, spread and budgeted, behind its
 //! Service. `adapter_tls.rs`: the APIServices and their certificates; `adapter_rules.rs`: the
 //! rules ConfigMap and the e2e Prometheus; `adapter_rbac.rs`: RBAC for the adapter and the HPA.
 
@@ -17,12 +18,11 @@ use metrics_adapter::options::Options;
 use serde_json::Value;
 
 use crate::render::{CertManagerObject, Object, kustomize, parse};
-use crate::{TestResult, assert_locked_down};
+use crate::{NAMESPACE, TestResult, assert_locked_down};
 
 pub(crate) const ADAPTER: &str = "sextant-adapter";
 /// The Secret holding the serving certificate, written by cert-manager or the script.
 pub(crate) const SERVING_CERT: &str = "sextant-adapter-serving-cert";
-pub(crate) const FRONT_PROXY_CA: &str = "sextant-adapter-front-proxy-ca";
 pub(crate) const RULES: &str = "sextant-adapter-config";
 pub(crate) const INJECT_CA_FROM: &str = "cert-manager.io/inject-ca-from";
 /// Name, group, version and versionPriority of each APIService.
@@ -137,6 +137,27 @@ pub(crate) fn directly_in(file: Option<&Path>, dir: Option<(&str, Option<&str>)>
     }
 }
 
+/// Every volume of the pod exists once the objects are applied and the serving certificate is
+/// issued (by cert-manager or `without-cert-manager.sh`): an emptyDir, the Secret
+/// [`SERVING_CERT`], or a ConfigMap among `objects`. A volume of anything else leaves the pod
+/// in `ContainerCreating`.
+pub(crate) fn assert_volumes_exist(objects: &[Object], pod: &PodSpec) {
+    for volume in pod.volumes.iter().flatten() {
+        let exists = volume.empty_dir.is_some()
+            || secret(volume) == Some(SERVING_CERT)
+            || config_map(volume).is_some_and(|name| {
+                objects
+                    .iter()
+                    .any(|o| matches!(o, Object::ConfigMap(_)) && o.name() == name)
+            });
+        assert!(
+            exists,
+            "volume {} has no source after the install: {volume:?}",
+            volume.name
+        );
+    }
+}
+
 /// The probe's HTTPS GET path and port.
 pub(crate) fn https_get(probe: Option<&Probe>) -> Option<(&str, &IntOrString)> {
     let get = probe?.http_get.as_ref()?;
@@ -176,7 +197,7 @@ fn the_adapter_runs_locked_down_with_flags_it_accepts_and_files_where_they_point
     // The adapter's own command line parses the args, so every flag exists and every value is
     // well-formed (durations, ports, paired TLS flags).
     let args = container.args.clone().unwrap_or_default();
-    let options = Options::try_parse_from(std::iter::once(ADAPTER.to_owned()).chain(args))
+    let options = Options::try_parse_from(std::iter::once(ADAPTER.to_owned()).chain(args.clone()))
         .map_err(|e| format!("sextant-adapter rejects the Deployment's args: {e}"))?;
     assert!(
         !options.authorization_always_allow,
@@ -189,9 +210,33 @@ fn the_adapter_runs_locked_down_with_flags_it_accepts_and_files_where_they_point
     );
     assert_eq!(options.metrics_relist_interval.as_secs(), 30);
     assert_eq!(options.query_timeout.as_secs(), 10);
+    // The CAs, allowed names and header names come from the API server's ConfigMap, followed
+    // through rotation (crates/metrics-adapter/src/auth/delegated.rs): a CA file flag would pin
+    // the CA until a restart, and without the CA file the other --requestheader-* flags are
+    // ignored, so none of them belongs here.
+    assert_eq!(options.requestheader_client_ca_file, None);
+    assert_eq!(options.client_ca_file, None);
+    let ignored: Vec<&String> = args
+        .iter()
+        .filter(|a| a.starts_with("--requestheader-"))
+        .collect();
+    assert!(ignored.is_empty(), "ignored without a CA file: {ignored:?}");
+    // The in-cluster connection makes the reviews and reads the ConfigMap: the pod needs its
+    // ServiceAccount token.
+    assert_eq!(options.kubeconfig, None);
+    assert_ne!(pod.automount_service_account_token, Some(false));
+    let account = objects
+        .iter()
+        .find_map(|o| match o {
+            Object::ServiceAccount(a) if o.name() == ADAPTER => Some(a),
+            _ => None,
+        })
+        .ok_or("no sextant-adapter ServiceAccount")?;
+    assert_eq!(account.metadata.namespace.as_deref(), Some(NAMESPACE));
     assert!(
-        options.client_ca_file.is_some() || options.requestheader_client_ca_file.is_some(),
-        "without a client CA every request is refused with 401"
+        pod.automount_service_account_token == Some(true)
+            || account.automount_service_account_token != Some(false),
+        "the ServiceAccount's token is mounted"
     );
 
     // Each file flag points into the directory a volume is mounted at, whole (a subPath mount
@@ -214,11 +259,6 @@ fn the_adapter_runs_locked_down_with_flags_it_accepts_and_files_where_they_point
             .as_deref()
             .and_then(Path::file_name),
         Some("tls.key".as_ref())
-    );
-    let front_proxy = mount_of(pod, container, config_map, FRONT_PROXY_CA);
-    assert!(
-        directly_in(options.requestheader_client_ca_file.as_deref(), front_proxy),
-        "--requestheader-client-ca-file lies in the mount of ConfigMap {FRONT_PROXY_CA}"
     );
     let rules = mount_of(pod, container, config_map, RULES);
     assert!(
@@ -245,6 +285,7 @@ fn the_adapter_runs_locked_down_with_flags_it_accepts_and_files_where_they_point
             .is_some_and(|d| d.contains_key(config_key)),
         "the ConfigMap has the key --config names ({config_key})"
     );
+    assert_volumes_exist(&objects, pod);
     let tmp = pod.volumes.iter().flatten().find(|v| v.empty_dir.is_some());
     assert!(
         tmp.is_some_and(|v| container

@@ -1,9 +1,11 @@
-//! The adapter's RBAC: reviews through the built-in `system:auth-delegator`, the auth-reader
-//! RoleBinding in kube-system, read-only object labels and nothing more; and the HPA
-//! controller's read-only access to every metric.
+//! The adapter's RBAC: reviews through the built-in `system:auth-delegator`, the API server's
+//! authentication ConfigMap through the built-in auth-reader Role in kube-system, read-only
+//! object labels and nothing more; and the HPA controller's read-only access to every metric.
+
+use metrics_adapter::auth::delegated;
 
 use crate::adapter::{ADAPTER, base};
-use crate::rbac::{allows, built_in_cluster_role, cluster_rules_of};
+use crate::rbac::{allows, allows_named, built_in_cluster_role, cluster_rules_of, rules_in};
 use crate::render::Object;
 use crate::{NAMESPACE, TestResult};
 
@@ -93,6 +95,33 @@ fn the_adapter_rbac_delegates_auth_reads_labels_and_nothing_more() -> TestResult
                 && s.name == ADAPTER
                 && s.namespace.as_deref() == Some(NAMESPACE))
     );
+    // What the adapter does with it (crates/metrics-adapter/src/auth/delegated.rs): a get, and
+    // a list and watch with fieldSelector metadata.name=NAME, which the API server authorizes
+    // as requests on that name. Nothing else of the namespace.
+    let system = rules_in(&objects, delegated::NAMESPACE, NAMESPACE, ADAPTER);
+    for verb in ["get", "list", "watch"] {
+        assert!(
+            allows_named(&system, "", "configmaps", verb, Some(delegated::NAME)),
+            "the adapter needs {verb} on ConfigMap {}/{}",
+            delegated::NAMESPACE,
+            delegated::NAME
+        );
+    }
+    for (resource, verb, name) in [
+        ("configmaps", "list", None),
+        ("configmaps", "watch", None),
+        ("configmaps", "get", Some("kubeadm-config")),
+        ("configmaps", "update", Some(delegated::NAME)),
+        ("configmaps", "patch", Some(delegated::NAME)),
+        ("secrets", "get", None),
+        ("secrets", "list", None),
+    ] {
+        assert!(
+            !allows_named(&system, "", resource, verb, name),
+            "the adapter must not {verb} {resource} {name:?} in {}",
+            delegated::NAMESPACE
+        );
+    }
 
     // The HPA controller may read every metric, and nothing else through these bindings.
     let hpa = cluster_rules_of(&objects, "kube-system", "horizontal-pod-autoscaler");
