@@ -266,7 +266,7 @@ async fn custom_values<S: MetricsStore + 'static>(
         label_selector: label_selector.as_deref(),
         metric_label_selector: metric_label_selector.as_deref(),
     };
-    let span = tracing::info_span!(
+    let span = tracing::debug_span!(
         "custom_metric",
         namespace = path.namespace.unwrap_or_default(),
         resource = %path.resource,
@@ -299,7 +299,7 @@ async fn external_values<S: MetricsStore + 'static>(
         metric: &metric,
         label_selector: label_selector.as_deref(),
     };
-    let span = tracing::info_span!("external_metric", namespace = %namespace, metric = %metric);
+    let span = tracing::debug_span!("external_metric", namespace = %namespace, metric = %metric);
     let list = server
         .provider
         .external(&request, server.query_timeout)
