@@ -300,9 +300,18 @@ impl Registry {
         let config = self.config();
         let range = lookback();
         let types = metric_types(store, &config, deadline).await;
-        let custom = discover_rules(store, config.rules(), &types, range, deadline).await?;
-        let external =
-            discover_rules(store, config.external_rules(), &types, range, deadline).await?;
+        let mut asked = HashMap::new();
+        let custom =
+            discover_rules(store, config.rules(), &types, &mut asked, range, deadline).await?;
+        let external = discover_rules(
+            store,
+            config.external_rules(),
+            &types,
+            &mut asked,
+            range,
+            deadline,
+        )
+        .await?;
         let mut catalog = Catalog::build(config, &custom, &external);
         catalog.refreshed_at = Some(Instant::now());
         *self.catalog.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(catalog);
@@ -493,19 +502,27 @@ fn restrict_to_series(selector: &str, series: &str) -> Option<String> {
     (selector[..name_end].trim() == series).then(|| selector.to_owned())
 }
 
+/// Every rule's discoveries; rules with the same `seriesQuery` (the default gauge and
+/// metadata-counter rules, or copies in a file) share one store call through `asked`.
 async fn discover_rules<S: MetricsStore>(
     store: &S,
     rules: &[Rule],
     types: &BTreeMap<String, String>,
+    asked: &mut HashMap<String, Vec<metrics_store::Labels>>,
     range: TimeRange,
     deadline: Duration,
 ) -> Result<Vec<Vec<Discovered>>> {
     let mut all = Vec::with_capacity(rules.len());
     for rule in rules {
-        let series = store
-            .series_shapes(&[rule.series_query().to_owned()], range, deadline)
-            .await?;
-        all.push(discover_typed(rule, &series, types));
+        let selector = rule.series_query();
+        if !asked.contains_key(selector) {
+            let series = store
+                .series_shapes(&[selector.to_owned()], range, deadline)
+                .await?;
+            asked.insert(selector.to_owned(), series);
+        }
+        let series = asked.get(selector).map(Vec::as_slice).unwrap_or_default();
+        all.push(discover_typed(rule, series, types));
     }
     Ok(all)
 }

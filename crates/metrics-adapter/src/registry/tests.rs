@@ -138,3 +138,41 @@ fn restricting_a_selector_to_one_series() {
     );
     assert_eq!(restrict_to_series(r#"y_total{pod!=""}"#, "x_total"), None);
 }
+
+#[tokio::test]
+async fn rules_with_the_same_series_query_share_one_store_call_per_relist() -> crate::Result<()> {
+    use test_support::fault::{Behaviour, FaultyStore};
+    let body = r#"{"status":"success","data":[
+        {"__name__":"http_requests_total","namespace":"a","pod":"p"},
+        {"__name__":"queue_depth","namespace":"a","pod":"p"}]}"#;
+    let Ok(fault) = FaultyStore::start(Behaviour::Answer {
+        status: 200,
+        body: body.to_owned(),
+    })
+    .await
+    else {
+        panic!("a loopback store");
+    };
+    let store = metrics_store::HttpStore::new(metrics_store::StoreConfig::new(fault.url()))?;
+    let registry = Registry::new(
+        Arc::new(default_config(DEFAULT_WINDOW)?),
+        Duration::from_secs(30),
+    );
+    registry.relist(&store, Duration::from_secs(5)).await?;
+    let series_calls = fault
+        .requests()
+        .iter()
+        .filter(|r| r.request_line.contains("/api/v1/series"))
+        .count();
+    // Three default rules, two distinct selectors (gauges and metadata counters share one).
+    assert_eq!(series_calls, 2, "{:?}", fault.requests());
+    let catalog = registry.catalog();
+    let pods = GroupResource::new("pods", "");
+    assert!(catalog.custom(&pods, "http_requests_per_second").is_some());
+    assert!(catalog.custom(&pods, "queue_depth").is_some());
+    assert!(
+        catalog.custom(&pods, "queue_depth_per_second").is_none(),
+        "no metadata: not a counter"
+    );
+    Ok(())
+}
