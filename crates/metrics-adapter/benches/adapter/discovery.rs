@@ -135,7 +135,8 @@ pub async fn discovery(pki: &Pki, report: &mut Report) -> BenchResult {
     memory(pki, prometheus.url(), served, report).await
 }
 
-/// One relist's work split into stages, by hand with the same calls: the store's raw answer,
+/// One relist's work split into stages, by hand with the same calls (one per distinct
+/// selector): the store's raw answer,
 /// the store client's call (the same answer read into shapes: label names per metric), and the
 /// rules' discovery over the shapes.
 async fn stages(config: &metrics_adapter::Config, url: &str) -> BenchResult {
@@ -150,7 +151,12 @@ async fn stages(config: &metrics_adapter::Config, url: &str) -> BenchResult {
     };
     let (mut fetch, mut read, mut discover) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     let (mut bytes, mut series, mut shapes) = (0, 0, 0);
+    let mut asked = std::collections::HashSet::new();
+    // Rules sharing a selector share its call, as in the registry.
     for rule in config.rules() {
+        if !asked.insert(rule.series_query()) {
+            continue;
+        }
         let started = Instant::now();
         let body = client
             .post(format!("{url}/api/v1/series"))
