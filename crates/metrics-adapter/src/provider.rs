@@ -142,7 +142,6 @@ impl<S: MetricsStore> Provider<S> {
         let metric_selector = parse_selector("metricLabelSelector", request.metric_label_selector)?;
         let all = request.name == ALL_OBJECTS;
         let object_selector = parse_selector("labelSelector", request.label_selector)?;
-        let started = Instant::now();
         let (catalog, deadline) = self
             .catalog_knowing(deadline, RuleKind::Custom, request.metric, |catalog| {
                 catalog.custom(request.resource, request.metric).is_some()
@@ -164,6 +163,7 @@ impl<S: MetricsStore> Provider<S> {
         let namespace = request
             .namespace
             .filter(|_| is_namespaced(request.resource));
+        let selecting = Instant::now();
         let selected = match (all, object_selector.is_empty()) {
             (true, false) => {
                 let selected = self
@@ -176,7 +176,7 @@ impl<S: MetricsStore> Provider<S> {
             }
             _ => None,
         };
-        let deadline = deadline.saturating_sub(started.elapsed());
+        let deadline = deadline.saturating_sub(selecting.elapsed());
         let query = rule.object_query(&ObjectQuery {
             series: &series,
             resource: request.resource,

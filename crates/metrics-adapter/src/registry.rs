@@ -6,6 +6,11 @@
 //! error. The catalog holds only what serving needs, with every metric and series name interned
 //! as one `Arc<str>` however many resources share it; label values are never kept.
 //!
+//! Between relists, every [`NEW_NAMES_INTERVAL`] ([`Registry::discover_new`]), the store is
+//! asked only for the metric names each distinct selector matches; names the catalog has not
+//! seen are looked up as below, so a new metric appears in discovery within that interval of
+//! its first sample without waiting for the relist.
+//!
 //! Each catalog carries the configuration it was built with, so a reloaded configuration
 //! ([`Registry::replace_config`]) takes effect whole at the next relist: a request never mixes a
 //! rule index of one file with the rules of another.
@@ -20,7 +25,7 @@
 //! looked up at most once per [`MISS_REFRESH_INTERVAL`], so a flood of requests for names that
 //! do not exist costs the store at most one small series call at a time.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -40,6 +45,10 @@ pub const LOOKBACK: Duration = Duration::from_secs(600);
 /// The least time between two lookups of the same unknown metric (and between two full relists
 /// triggered by misses).
 pub const MISS_REFRESH_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How often the store is asked for metric names not seen yet (between full relists), so a
+/// new metric appears in discovery within this long of its first sample.
+pub const NEW_NAMES_INTERVAL: Duration = Duration::from_secs(10);
 
 /// How many recently looked-up metric names are remembered for rate limiting.
 const MISS_MEMORY: usize = 4096;
@@ -84,6 +93,8 @@ pub struct ExternalEntry {
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     config: Option<Arc<Config>>,
+    /// Every series name the rules' selectors returned, served or not: a name outside it is new.
+    seen: HashSet<Arc<str>>,
     custom: BTreeMap<GroupResource, BTreeMap<Arc<str>, CustomEntry>>,
     external: BTreeMap<Arc<str>, ExternalEntry>,
     refreshed_at: Option<Instant>,
@@ -171,6 +182,18 @@ impl Catalog {
         };
         catalog.add(custom, external);
         catalog
+    }
+
+    /// Remembers the series names of `series` as seen.
+    fn see<'a>(&mut self, series: impl IntoIterator<Item = &'a metrics_store::Labels>) {
+        for name in series
+            .into_iter()
+            .filter_map(|labels| labels.get(METRIC_NAME_LABEL))
+        {
+            if !self.seen.contains(name.as_str()) {
+                self.seen.insert(Arc::from(name.as_str()));
+            }
+        }
     }
 
     /// Adds what `custom` and `external` (indexed by rule) discovered, keeping existing entries.
@@ -300,7 +323,7 @@ impl Registry {
         let config = self.config();
         let range = lookback();
         let types = metric_types(store, &config, deadline).await;
-        let mut asked = HashMap::new();
+        let mut asked: HashMap<String, Vec<metrics_store::Labels>> = HashMap::new();
         let custom =
             discover_rules(store, config.rules(), &types, &mut asked, range, deadline).await?;
         let external = discover_rules(
@@ -313,6 +336,7 @@ impl Registry {
         )
         .await?;
         let mut catalog = Catalog::build(config, &custom, &external);
+        catalog.see(asked.values().flatten());
         catalog.refreshed_at = Some(Instant::now());
         *self.catalog.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(catalog);
         Ok(())
@@ -376,6 +400,7 @@ impl Registry {
         let range = lookback();
         let types = metric_types(store, &config, deadline).await;
         let mut found = vec![Vec::new(); rules.len()];
+        let mut returned = Vec::new();
         for (index, selector) in selectors {
             let Some(rule) = rules.get(*index) else {
                 continue;
@@ -383,12 +408,14 @@ impl Registry {
             let series = store
                 .series_shapes(std::slice::from_ref(selector), range, deadline)
                 .await?;
-            found[*index] = discover_typed(rule, &series, &types);
+            found[*index].extend(discover_typed(rule, &series, &types));
+            returned.extend(series);
         }
-        if found.iter().all(Vec::is_empty) {
+        if returned.is_empty() {
             return Ok(());
         }
         let mut catalog = Catalog::clone(&current);
+        catalog.see(&returned);
         match kind {
             RuleKind::Custom => catalog.add(&found, &[]),
             RuleKind::External => catalog.add(&[], &found),
@@ -409,17 +436,93 @@ impl Registry {
             .is_some_and(|at| at.elapsed() <= self.relist_interval.saturating_mul(3))
     }
 
-    /// Relists forever every relist interval, logging failures; for the server's background task.
+    /// Asks the store for the metric names each distinct selector matches now
+    /// (`/api/v1/label/__name__/values`, names only) and looks up, rule by rule, every name the
+    /// catalog has not seen; returns how many new names there were. Between relists this makes
+    /// a new metric discoverable within [`NEW_NAMES_INTERVAL`].
+    pub async fn discover_new<S: MetricsStore>(
+        &self,
+        store: &S,
+        deadline: Duration,
+    ) -> Result<usize> {
+        let current = self.catalog();
+        let Some(config) = current.config.clone() else {
+            return Ok(0);
+        };
+        let range = lookback();
+        let mut selectors: Vec<&str> = config
+            .rules()
+            .iter()
+            .chain(config.external_rules())
+            .map(Rule::series_query)
+            .collect();
+        selectors.sort_unstable();
+        selectors.dedup();
+        let mut new = BTreeSet::new();
+        for selector in selectors {
+            let names = store
+                .metric_names(&[selector.to_owned()], range, deadline)
+                .await?;
+            new.extend(
+                names
+                    .into_iter()
+                    .filter(|name| !current.seen.contains(name.as_str())),
+            );
+        }
+        if new.is_empty() {
+            return Ok(0);
+        }
+        let _serialized = self.misses.lock().await;
+        for (kind, rules) in [
+            (RuleKind::Custom, config.rules()),
+            (RuleKind::External, config.external_rules()),
+        ] {
+            let selectors: Vec<(usize, String)> = rules
+                .iter()
+                .enumerate()
+                .flat_map(|(index, rule)| {
+                    new.iter()
+                        .filter(|name| rule.accepts(name))
+                        .filter_map(move |name| {
+                            restrict_to_series(rule.series_query(), name).map(|s| (index, s))
+                        })
+                })
+                .collect();
+            if !selectors.is_empty() {
+                self.look_up(store, kind, &selectors, deadline).await?;
+            }
+        }
+        // Names no rule accepts are remembered too, so they are not asked about again.
+        let mut slot = self.catalog.write().unwrap_or_else(PoisonError::into_inner);
+        let mut catalog = Catalog::clone(&slot);
+        for name in &new {
+            catalog.seen.insert(Arc::from(name.as_str()));
+        }
+        *slot = Arc::new(catalog);
+        Ok(new.len())
+    }
+
+    /// Relists every relist interval and checks for new metric names every
+    /// [`NEW_NAMES_INTERVAL`], forever, logging failures; for the server's background task.
     pub async fn run<S: MetricsStore>(&self, store: &S, deadline: Duration) {
-        let mut ticks = tokio::time::interval(self.relist_interval);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut relists = tokio::time::interval(self.relist_interval);
+        relists.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut checks = tokio::time::interval(NEW_NAMES_INTERVAL);
+        checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        checks.tick().await;
         loop {
-            ticks.tick().await;
-            match self.relist(store, deadline).await {
-                Ok(()) => tracing::debug!("relisted metrics"),
-                Err(error) => {
-                    tracing::warn!(%error, "relist failed; still serving the previous metrics")
-                }
+            tokio::select! {
+                _ = relists.tick() => match self.relist(store, deadline).await {
+                    Ok(()) => tracing::debug!("relisted metrics"),
+                    Err(error) => {
+                        tracing::warn!(%error, "relist failed; still serving the previous metrics")
+                    }
+                },
+                _ = checks.tick() => match self.discover_new(store, deadline).await {
+                    Ok(0) => {}
+                    Ok(count) => tracing::debug!(count, "looked up new metric names"),
+                    Err(error) => tracing::debug!(%error, "checking for new metric names failed"),
+                },
             }
         }
     }

@@ -162,6 +162,54 @@ async fn label_selectors_are_resolved_from_the_watched_pods() -> TestResult {
     .await
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_metric_appears_in_discovery_between_relists_without_a_request() -> TestResult {
+    bounded(async {
+        let Some(victoria) = or_skip(VictoriaMetricsServer::start().await)? else {
+            return Ok(());
+        };
+        victoria.import(&recent_series()?).await?;
+        let store = HttpStore::new(StoreConfig::new(victoria.url()))?;
+        let registry = relisted(&store).await?;
+        let deadline = Duration::from_secs(10);
+        assert_eq!(
+            registry.discover_new(&store, deadline).await?,
+            0,
+            "nothing new yet"
+        );
+
+        victoria
+            .import(&[
+                recent_counter("refunds_total", &[("namespace", "ns2"), ("pod", "c")], 1.0)?,
+                // A histogram part: no default selector matches it, so it is not even new.
+                recent_counter("latency_bucket", &[("namespace", "ns2"), ("pod", "c")], 1.0)?,
+            ])
+            .await?;
+        assert_eq!(registry.discover_new(&store, deadline).await?, 1);
+        let pods = metrics_model::association::GroupResource::new("pods", "");
+        let catalog = registry.catalog();
+        assert!(catalog.custom(&pods, "refunds_per_second").is_some());
+        assert!(catalog.custom(&pods, "latency_bucket").is_none());
+        assert!(
+            catalog.custom(&pods, "http_requests_per_second").is_some(),
+            "what was known stays"
+        );
+        assert_eq!(
+            registry.discover_new(&store, deadline).await?,
+            0,
+            "a name looked up is remembered"
+        );
+        let adapter = Adapter::start(registry, store, deadline).await?;
+        let (_, list) = adapter.get(V2).await?;
+        assert!(
+            list.to_string().contains("pods/refunds_per_second"),
+            "{list}"
+        );
+        Ok(())
+    })
+    .await
+}
+
 /// Every successful and refused request against an adapter serving [`recent_series`].
 async fn check_serving(adapter: &Adapter) -> TestResult {
     {

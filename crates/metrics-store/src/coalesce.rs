@@ -87,6 +87,15 @@ impl<S: MetricsStore + 'static> MetricsStore for Coalescing<S> {
         self.inner.series(matchers, range, deadline)
     }
 
+    fn metric_names(
+        &self,
+        matchers: &[String],
+        range: TimeRange,
+        deadline: Duration,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send {
+        self.inner.metric_names(matchers, range, deadline)
+    }
+
     fn metric_types(
         &self,
         deadline: Duration,

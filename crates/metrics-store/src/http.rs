@@ -130,15 +130,14 @@ impl HttpStore {
         Ok(Some(value))
     }
 
-    /// Sends one API call and returns the HTTP status and body.
+    /// Sends one API call with the configured method; returns the HTTP status and body.
     async fn call(
         &self,
         path: &str,
-        mut params: Vec<(&'static str, String)>,
+        params: Vec<(&'static str, String)>,
         deadline: Duration,
     ) -> Result<(u16, bytes::Bytes)> {
-        self.call_with(self.method, path, std::mem::take(&mut params), deadline)
-            .await
+        self.call_with(self.method, path, params, deadline).await
     }
 
     /// As [`HttpStore::call`] with an explicit method (`/api/v1/metadata` answers GET only).
@@ -202,6 +201,15 @@ fn with_context<T>(result: Result<T>, deadline: Duration, url: &str) -> Result<T
     })
 }
 
+/// The form of an `/api/v1/series` call: each selector as `match[]`, and the range.
+fn series_params(matchers: &[String], range: TimeRange) -> Vec<(&'static str, String)> {
+    let mut params: Vec<(&'static str, String)> =
+        matchers.iter().map(|m| ("match[]", m.clone())).collect();
+    params.push(("start", seconds(range.start)));
+    params.push(("end", seconds(range.end)));
+    params
+}
+
 impl MetricsStore for HttpStore {
     async fn series(
         &self,
@@ -209,12 +217,28 @@ impl MetricsStore for HttpStore {
         range: TimeRange,
         deadline: Duration,
     ) -> Result<Vec<Labels>> {
-        let mut params: Vec<(&'static str, String)> =
-            matchers.iter().map(|m| ("match[]", m.clone())).collect();
-        params.push(("start", seconds(range.start)));
-        params.push(("end", seconds(range.end)));
-        let (status, body) = self.call("/api/v1/series", params, deadline).await?;
+        let (status, body) = self
+            .call("/api/v1/series", series_params(matchers, range), deadline)
+            .await?;
         with_context(response::series(status, &body), deadline, &self.base)
+    }
+
+    async fn metric_names(
+        &self,
+        matchers: &[String],
+        range: TimeRange,
+        deadline: Duration,
+    ) -> Result<Vec<String>> {
+        let params = series_params(matchers, range);
+        let (status, body) = self
+            .call_with(
+                QueryMethod::Get,
+                "/api/v1/label/__name__/values",
+                params,
+                deadline,
+            )
+            .await?;
+        with_context(response::label_values(status, &body), deadline, &self.base)
     }
 
     async fn metric_types(
@@ -233,11 +257,9 @@ impl MetricsStore for HttpStore {
         range: TimeRange,
         deadline: Duration,
     ) -> Result<Vec<Labels>> {
-        let mut params: Vec<(&'static str, String)> =
-            matchers.iter().map(|m| ("match[]", m.clone())).collect();
-        params.push(("start", seconds(range.start)));
-        params.push(("end", seconds(range.end)));
-        let (status, body) = self.call("/api/v1/series", params, deadline).await?;
+        let (status, body) = self
+            .call("/api/v1/series", series_params(matchers, range), deadline)
+            .await?;
         with_context(response::series_shapes(status, &body), deadline, &self.base)
     }
 

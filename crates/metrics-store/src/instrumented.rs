@@ -16,6 +16,7 @@ use crate::{Error, Labels, MetricsStore, RangeSeries, Result, Sample, TimeRange}
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
 enum Operation {
     Series,
+    Names,
     Metadata,
     Query,
     QueryRange,
@@ -120,6 +121,18 @@ impl<S: MetricsStore> MetricsStore for Instrumented<S> {
         let started = Instant::now();
         let result = self.inner.series(matchers, range, deadline).await;
         self.metrics.record(Operation::Series, started, &result);
+        result
+    }
+
+    async fn metric_names(
+        &self,
+        matchers: &[String],
+        range: TimeRange,
+        deadline: Duration,
+    ) -> Result<Vec<String>> {
+        let started = Instant::now();
+        let result = self.inner.metric_names(matchers, range, deadline).await;
+        self.metrics.record(Operation::Names, started, &result);
         result
     }
 

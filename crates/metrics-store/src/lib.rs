@@ -88,6 +88,27 @@ pub trait MetricsStore: Send + Sync {
         }
     }
 
+    /// The metric names of the series matching any of `matchers` within `range`
+    /// (`/api/v1/label/__name__/values`): a cheap check for metrics that appeared since the last
+    /// relist.
+    fn metric_names(
+        &self,
+        matchers: &[String],
+        range: TimeRange,
+        deadline: Duration,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send {
+        async move {
+            let shapes = self.series_shapes(matchers, range, deadline).await?;
+            let mut names: Vec<String> = shapes
+                .into_iter()
+                .filter_map(|mut labels| labels.remove("__name__"))
+                .collect();
+            names.sort();
+            names.dedup();
+            Ok(names)
+        }
+    }
+
     /// The type (`counter`, `gauge`, `histogram`, …) the store's metadata gives each metric
     /// name (`/api/v1/metadata`), for recognising counters without the `_total` suffix. Stores
     /// without metadata answer an empty map.

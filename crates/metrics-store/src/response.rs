@@ -209,6 +209,11 @@ pub(crate) fn metric_types(
         .collect())
 }
 
+/// The answer to `/api/v1/label/<name>/values`: the values.
+pub(crate) fn label_values(status: u16, body: &[u8]) -> Result<Vec<String>> {
+    serde_json::from_str(data(status, body)?.get()).map_err(|e| bad(status, e.to_string()))
+}
+
 /// The answer to `/api/v1/series`: label sets.
 pub(crate) fn series(status: u16, body: &[u8]) -> Result<Vec<Labels>> {
     serde_json::from_str(data(status, body)?.get()).map_err(|e| bad(status, e.to_string()))

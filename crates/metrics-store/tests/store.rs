@@ -121,6 +121,10 @@ async fn check_queries(store: &HttpStore, syntax_error_type: &str) -> TestResult
     assert_eq!(shapes[0]["__name__"], "http_requests_total");
     assert_eq!(shapes[0]["pod"], "", "{shapes:?}");
     assert!(shapes[0].contains_key("namespace"), "{shapes:?}");
+    let names = store
+        .metric_names(&[r#"{namespace="shop"}"#.to_owned()], range, DEADLINE)
+        .await?;
+    assert_eq!(names, ["http_requests_total"]);
 
     match store
         .instant_query("sum(rate(http_requests_total[2m]", None, DEADLINE)
