@@ -90,3 +90,40 @@ async fn not_ready_before_the_first_relist() -> TestResult {
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serving_resumes_when_the_store_comes_back() -> TestResult {
+    bounded(async {
+        let Some(prometheus) = or_skip(PrometheusServer::with_series(recent_series()?).await)?
+        else {
+            return Ok(());
+        };
+        let registry = relisted(&HttpStore::new(StoreConfig::new(prometheus.url()))?).await?;
+        // The store's address, with nothing listening on it yet.
+        let address = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let store = HttpStore::new(StoreConfig::new(format!("http://{address}")))?;
+        let adapter = Adapter::start(registry, store, Duration::from_secs(5)).await?;
+        let path = format!("{V2}/namespaces/ns1/pods/*/http_requests_per_second");
+        adapter.status(&path, 503).await?;
+
+        // The store comes back at the same address (a forwarder to the real Prometheus).
+        let listener = tokio::net::TcpListener::bind(address).await?;
+        let upstream = prometheus.url().trim_start_matches("http://").to_owned();
+        let forwarder = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        let (status, body) = adapter.get(&path).await?;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(common::values(&body).len(), 2, "{body}");
+        forwarder.abort();
+        Ok(())
+    })
+    .await
+}
