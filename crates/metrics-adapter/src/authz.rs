@@ -12,8 +12,12 @@
 //! - external metrics: verb `list`, group `external.metrics.k8s.io`, the namespace, and the
 //!   metric as resource.
 //!
-//! Discovery, OpenAPI and every other path are not resource requests and are not reviewed
-//! (kube-apiserver lets every authenticated user read discovery through `system:discovery`).
+//! - `/metrics` (the adapter's own metrics): a non-resource request, verb `get`, path
+//!   `/metrics`, as kube-apiserver reviews its own `/metrics` (grant it with a ClusterRole rule
+//!   `nonResourceURLs: ["/metrics"]`, `verbs: ["get"]`).
+//!
+//! Discovery, OpenAPI and every other path are not reviewed (kube-apiserver lets every
+//! authenticated user read discovery through `system:discovery`).
 //!
 //! [`Authorizer`] posts one `authorization.k8s.io/v1` SubjectAccessReview per distinct
 //! (user, groups, extra, attributes) and caches the decision for [`ALLOWED_TTL`] /
@@ -23,7 +27,7 @@
 use std::time::Duration;
 
 use k8s_openapi::api::authorization::v1::{
-    ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+    NonResourceAttributes, ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
 use kube::Api;
 use kube::api::PostParams;
@@ -63,12 +67,17 @@ pub struct Attributes {
     pub name: String,
     /// The metric for custom metrics; empty for external metrics.
     pub subresource: String,
+    /// A non-resource path (`/metrics`): then only `verb` is set besides it, and the review
+    /// carries `nonResourceAttributes`, as kube-apiserver reviews its own `/metrics`.
+    pub path: String,
 }
 
 impl Attributes {
     /// `resource/subresource` (or `resource`), as RBAC rules name it.
     pub fn full_resource(&self) -> String {
-        if self.subresource.is_empty() {
+        if !self.path.is_empty() {
+            self.path.clone()
+        } else if self.subresource.is_empty() {
             self.resource.clone()
         } else {
             format!("{}/{}", self.resource, self.subresource)
@@ -92,6 +101,7 @@ pub fn attributes(path: &str) -> Option<Attributes> {
             resource: resource.to_owned(),
             name: name.to_owned(),
             subresource: String::new(),
+            path: String::new(),
         };
     let object = |ns: &str, resource: &str, name: &str, metric: &str, version: &str| {
         let (verb, name, ns) = if name == "*" {
@@ -130,6 +140,10 @@ pub fn attributes(path: &str) -> Option<Attributes> {
         ["apis", EXTERNAL, version, "namespaces", ns, metric] => {
             Some(make("list", EXTERNAL, version, ns, metric, ""))
         }
+        ["metrics"] => Some(Attributes {
+            path: "/metrics".to_owned(),
+            ..make("get", "", "", "", "", "")
+        }),
         _ => None,
     }
 }
@@ -164,7 +178,11 @@ pub fn review(user: &UserInfo, attributes: &Attributes) -> SubjectAccessReview {
             user: Some(user.name.clone()),
             groups: Some(user.groups.clone()),
             extra: (!user.extra.is_empty()).then(|| user.extra.clone()),
-            resource_attributes: Some(ResourceAttributes {
+            non_resource_attributes: (!attributes.path.is_empty()).then(|| NonResourceAttributes {
+                path: some(&attributes.path),
+                verb: some(&attributes.verb),
+            }),
+            resource_attributes: attributes.path.is_empty().then(|| ResourceAttributes {
                 verb: some(&attributes.verb),
                 group: Some(attributes.group.clone()),
                 version: some(&attributes.version),

@@ -190,6 +190,18 @@ pub enum Error {
 }
 
 fn forbidden_message(user: &str, a: &crate::authz::Attributes, reason: &str) -> String {
+    if !a.path.is_empty() {
+        // kube-apiserver's wording for non-resource URLs.
+        let reason = if reason.is_empty() {
+            String::new()
+        } else {
+            format!(": {reason}")
+        };
+        return format!(
+            "forbidden: User {user:?} cannot {} path {:?}{reason}",
+            a.verb, a.path
+        );
+    }
     let object = if a.name.is_empty() {
         a.full_resource()
     } else {

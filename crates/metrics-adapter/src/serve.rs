@@ -12,7 +12,7 @@
 //! HTTP/1.1 only, and connections are never upgraded: hyper serves them without upgrade
 //! support, and a request asking for one (`Upgrade` header, `CONNECT`) is answered 400 before
 //! routing. Health paths (`/healthz`, `/livez`, `/readyz`) need no authentication; `/metrics`
-//! needs an authenticated user (any: it names no namespace, object or metric).
+//! needs an authenticated user allowed `get` on the non-resource URL `/metrics`.
 //!
 //! The store is reached through [`Coalescing`] (identical concurrent queries made once) over
 //! [`Instrumented`] (calls counted for `/metrics`). With a Kubernetes connection, a label cache

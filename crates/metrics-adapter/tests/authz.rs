@@ -229,6 +229,49 @@ async fn a_denied_user_gets_a_403_status_naming_the_metric() -> TestResult {
 }
 
 #[tokio::test]
+async fn metrics_are_a_non_resource_get_of_the_path() -> TestResult {
+    bounded(async {
+        let fake = FakeApi::default();
+        let setup = start(&fake, "prometheus").await?;
+        let (status, body) = setup.get("/metrics").await?;
+        assert_eq!(status, 403, "{body}");
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("cannot get path \"/metrics\""),
+            "{message}"
+        );
+        let review = fake
+            .calls_to(SAR)
+            .pop()
+            .ok_or("no SubjectAccessReview was made")?;
+        assert_eq!(
+            review["spec"]["nonResourceAttributes"],
+            serde_json::json!({"path": "/metrics", "verb": "get"}),
+            "{review}"
+        );
+        assert!(review["spec"]["resourceAttributes"].is_null(), "{review}");
+
+        // Granted (the user's decision is cached, so ask as it would after the TTL: another user).
+        allow(&fake, "prometheus-2", "get", "/metrics", "");
+        let setup = start(&fake, "prometheus-2").await?;
+        let response = setup
+            .client
+            .get(format!("{}/metrics", setup.url))
+            .send()
+            .await?;
+        assert_eq!(response.status().as_u16(), 200);
+        assert!(
+            response
+                .text()
+                .await?
+                .contains("sextant_adapter_config_last_reload_successful")
+        );
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
 async fn decisions_are_cached_per_user_and_attributes() -> TestResult {
     bounded(async {
         let fake = FakeApi::default();

@@ -415,13 +415,24 @@ impl FakeApi {
                 let mut review = body.unwrap_or_default();
                 let spec = &review["spec"];
                 let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
-                let attributes = &spec["resourceAttributes"];
-                let asked = (
-                    text(&spec["user"]),
-                    text(&attributes["verb"]),
-                    text(&attributes["resource"]),
-                    text(&attributes["subresource"]),
-                );
+                // A non-resource review is matched as (user, verb, path, "").
+                let asked = match spec.get("nonResourceAttributes") {
+                    Some(path) if !path.is_null() => (
+                        text(&spec["user"]),
+                        text(&path["verb"]),
+                        text(&path["path"]),
+                        String::new(),
+                    ),
+                    _ => {
+                        let attributes = &spec["resourceAttributes"];
+                        (
+                            text(&spec["user"]),
+                            text(&attributes["verb"]),
+                            text(&attributes["resource"]),
+                            text(&attributes["subresource"]),
+                        )
+                    }
+                };
                 let allowed = cluster.allowed.contains(&asked);
                 let reason = if allowed {
                     format!("allowed by the fake: {asked:?}")

@@ -52,10 +52,15 @@ fn request_attributes_follow_the_request_info() {
         "/apis/custom.metrics.k8s.io/v1beta2",
         "/apis/external.metrics.k8s.io/v1beta1",
         "/openapi/v2",
-        "/metrics",
     ] {
         assert_eq!(attributes(discovery), None, "{discovery}");
     }
+    let metrics = attributes("/metrics").unwrap();
+    assert_eq!(
+        (metrics.verb.as_str(), metrics.path.as_str()),
+        ("get", "/metrics")
+    );
+    assert_eq!(metrics.full_resource(), "/metrics");
 }
 
 #[test]
