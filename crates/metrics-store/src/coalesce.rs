@@ -3,9 +3,11 @@
 //! same answer.
 //!
 //! A query in flight is keyed by its text and evaluation time. The first caller starts it as a
-//! task of its own, so the query finishes (and its slot is freed) even if that caller gives
-//! up; callers arriving while it runs wait for its result, each within its own deadline. A
-//! caller arriving after it finished starts a new query: answers are never served from a cache.
+//! task of its own, with its deadline as the store's `timeout`, so the query finishes (and its
+//! slot is freed) even if that caller gives up; callers arriving while it runs wait for its
+//! result, each at most its own deadline (a caller with a longer deadline still gets the
+//! flight's timeout if the store is slower than the first caller's). A caller arriving after it
+//! finished starts a new query: answers are never served from a cache.
 //! Series and range queries pass through unchanged.
 
 use std::collections::HashMap;
