@@ -68,7 +68,7 @@ pub struct Options {
     #[arg(long)]
     pub kubeconfig: Option<PathBuf>,
 
-    /// The store's base URL, e.g. http://prometheus.monitoring:9090.
+    /// The store's base URL, e.g. `http://prometheus.monitoring:9090`.
     #[arg(long)]
     pub prometheus_url: String,
 
