@@ -5,6 +5,7 @@ use std::time::Duration;
 use metrics_model::association::GroupResource;
 
 use super::*;
+use crate::RuleKind;
 use crate::defaults::{DEFAULT_WINDOW, default_config};
 
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
