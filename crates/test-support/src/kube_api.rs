@@ -17,6 +17,7 @@ use kube::client::Body;
 use serde_json::{Value, json};
 
 mod config_maps;
+mod reviews;
 
 /// One request as the client sent it.
 #[derive(Debug, Clone, PartialEq)]
@@ -405,61 +406,10 @@ impl FakeApi {
                 respond(StatusCode::OK, policy)
             }
             (Method::POST, ["apis", "authorization.k8s.io", "v1", "subjectaccessreviews"]) => {
-                if cluster.fail_subject_access_reviews {
-                    return status(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "InternalError",
-                        "the authorizer is failing".to_owned(),
-                    );
-                }
-                let mut review = body.unwrap_or_default();
-                let spec = &review["spec"];
-                let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
-                // A non-resource review is matched as (user, verb, path, "").
-                let asked = match spec.get("nonResourceAttributes") {
-                    Some(path) if !path.is_null() => (
-                        text(&spec["user"]),
-                        text(&path["verb"]),
-                        text(&path["path"]),
-                        String::new(),
-                    ),
-                    _ => {
-                        let attributes = &spec["resourceAttributes"];
-                        (
-                            text(&spec["user"]),
-                            text(&attributes["verb"]),
-                            text(&attributes["resource"]),
-                            text(&attributes["subresource"]),
-                        )
-                    }
-                };
-                let allowed = cluster.allowed.contains(&asked);
-                let reason = if allowed {
-                    format!("allowed by the fake: {asked:?}")
-                } else {
-                    format!("no fake rule allows {asked:?}")
-                };
-                review["status"] = json!({"allowed": allowed, "reason": reason});
-                respond(StatusCode::CREATED, &review)
+                cluster.subject_access_review(body.unwrap_or_default())
             }
             (Method::POST, ["apis", "authentication.k8s.io", "v1", "tokenreviews"]) => {
-                if cluster.fail_token_reviews {
-                    return status(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "InternalError",
-                        "the token authenticator is failing".to_owned(),
-                    );
-                }
-                let mut review = body.unwrap_or_default();
-                let token = review["spec"]["token"].as_str().unwrap_or_default();
-                let audiences = review["spec"]["audiences"].clone();
-                review["status"] = match cluster.tokens.get(token) {
-                    Some(user) => json!({"authenticated": true, "user": user,
-                                         "audiences": audiences}),
-                    None => json!({"authenticated": false, "user": {},
-                                   "error": "the fake knows no such token"}),
-                };
-                respond(StatusCode::CREATED, &review)
+                cluster.token_review(body.unwrap_or_default())
             }
             (Method::POST, ["apis", "events.k8s.io", "v1", "namespaces", _, "events"]) => {
                 respond(StatusCode::CREATED, &body.unwrap_or_default())
