@@ -47,8 +47,10 @@
 //! varies from start to start, and so does the peak.
 //!
 //! **Selection** — a third Prometheus with one namespace of 5,000 pods, each with a request
-//! counter, and the fake API server listing those pods with labels such that `first10=yes`,
-//! `first100=yes`, `first1000=yes` and `app=web` select 10, 100, 1,000 and 5,000 of them. The
+//! counter, and the fake API server listing those pods with labels such that `first5=yes`,
+//! `first10=yes`, `first100=yes`, `first1000=yes` and `app=web` select 5, 10, 100, 1,000 and
+//! 5,000 of them (up to `ALTERNATION_LIMIT`, 8, pods are named in the query; the constant-text
+//! target is judged from 10 on). The
 //! provider (in process, label cache fed by the fake API's watch) answers each selector; the
 //! text of the query the store received is recorded, next to the length a `pod=~"a|b|…"`
 //! alternation of the same pods would have, and the answer's p50 over 50 requests.

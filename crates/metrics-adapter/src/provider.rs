@@ -7,10 +7,11 @@
 //! what is left of the request's deadline.
 //!
 //! `*` with a `labelSelector` is resolved against the watch-fed label cache
-//! ([`ObjectIndex`]): the store is asked for every object of the namespace, grouped by the
-//! object label, and only the selected objects are kept. The query's text is therefore the same
-//! for 10 selected pods as for 5,000 (a name alternation would grow past the store's limits),
-//! and within one namespace the store's cost barely depends on how many objects are kept.
+//! ([`ObjectIndex`]). Up to [`ALTERNATION_LIMIT`] selected objects are named in the query;
+//! beyond that the store is asked for every object of the namespace, grouped by the object
+//! label, and only the selected objects are kept. The query's text is therefore bounded, and
+//! the same for 10 selected pods as for 5,000 (a name alternation would grow past the store's
+//! limits).
 //! Each value carries the sample's own timestamp and the rule's window (`windowSeconds`).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -31,6 +32,14 @@ use crate::objects::ObjectIndex;
 use crate::querying::{ExternalQuery, ObjectQuery, Objects};
 use crate::registry::{Catalog, Registry, is_namespaced};
 use crate::{Error, Result, RuleKind};
+
+/// Up to this many objects selected by a `labelSelector` are named in the query (an escaped
+/// alternation); more, and the query asks for the whole namespace and keeps the selected. With
+/// 5,000 pods in a namespace the benchmark measured 0.4 ms for an alternation of 10 names
+/// against ≈32 ms for the whole namespace, and the reverse at 5,000 names (50 ms against
+/// 36 ms); 8 keeps the query's text bounded (and identical for every selection of more than 8
+/// objects) while the small selections of small workloads in busy namespaces stay cheap.
+pub const ALTERNATION_LIMIT: usize = 8;
 
 /// How many served metrics a "not served" message lists.
 const KNOWN_LIMIT: usize = 10;
@@ -82,6 +91,7 @@ pub struct Provider<S> {
     registry: Arc<Registry>,
     store: Arc<S>,
     objects: Option<ObjectIndex>,
+    alternation_limit: usize,
 }
 
 impl<S: MetricsStore> Provider<S> {
@@ -114,7 +124,15 @@ impl<S: MetricsStore> Provider<S> {
             registry,
             store,
             objects: None,
+            alternation_limit: ALTERNATION_LIMIT,
         }
+    }
+
+    /// Sets how many selected objects are still named in the query (see [`ALTERNATION_LIMIT`]);
+    /// 0 always asks for the whole namespace.
+    pub fn with_alternation_limit(mut self, limit: usize) -> Self {
+        self.alternation_limit = limit;
+        self
     }
 
     /// Resolves `labelSelector` with `objects`; without it such requests are answered 503.
@@ -177,14 +195,18 @@ impl<S: MetricsStore> Provider<S> {
             _ => None,
         };
         let deadline = deadline.saturating_sub(selecting.elapsed());
+        let few: Option<Vec<String>> = selected
+            .as_ref()
+            .filter(|keep| keep.len() <= self.alternation_limit)
+            .map(|keep| keep.iter().cloned().collect());
         let query = rule.object_query(&ObjectQuery {
             series: &series,
             resource: request.resource,
             namespace,
-            objects: if all {
-                Objects::All
-            } else {
-                Objects::Named(&names)
+            objects: match (&few, all) {
+                (Some(few), _) => Objects::Named(few),
+                (None, true) => Objects::All,
+                (None, false) => Objects::Named(&names),
             },
             metric_selector: &metric_selector,
         })?;

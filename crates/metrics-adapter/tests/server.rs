@@ -8,7 +8,10 @@ use std::time::Duration;
 use common::{
     Adapter, TestResult, V1, V2, bounded, close, recent_counter, recent_series, relisted, values,
 };
+use std::sync::Arc;
+
 use metrics_adapter::objects::ObjectIndex;
+use metrics_adapter::provider::{ALTERNATION_LIMIT, Provider};
 use metrics_adapter::registry::MISS_REFRESH_INTERVAL;
 use metrics_store::{HttpStore, StoreConfig};
 use serde_json::Value;
@@ -122,34 +125,16 @@ async fn label_selectors_are_resolved_from_the_watched_pods() -> TestResult {
         let store = HttpStore::new(StoreConfig::new(prometheus.url()))?;
         let registry = relisted(&store).await?;
         let objects = ObjectIndex::new(fake.client());
-        let adapter =
-            Adapter::start_with_objects(registry, store, Duration::from_secs(10), Some(objects))
-                .await?;
-        let path = format!("{V2}/namespaces/ns1/pods/*/http_requests_per_second");
-
-        let (status, web) = adapter.get(&format!("{path}?labelSelector=app%3Dweb")).await?;
-        assert_eq!(status, 200, "{web}");
-        let found = values(&web);
-        assert_eq!(found.len(), 1, "a (web) has a value, idle (web) has none: {web}");
-        assert_eq!((found[0].0.as_str(), found[0].1.as_str()), ("a", "ns1"));
-        assert!(close(found[0].2, 3.0), "{found:?}");
-
-        let (status, not_web) = adapter
-            .get(&format!("{path}?labelSelector=app%21%3Dweb"))
-            .await?;
-        assert_eq!(status, 200, "{not_web}");
-        assert_eq!(values(&not_web).iter().map(|v| v.0.as_str()).collect::<Vec<_>>(), ["b"]);
-
-        let (status, nobody) = adapter
-            .get(&format!("{path}?labelSelector=app%3Dnone"))
-            .await?;
-        assert_eq!((status, values(&nobody).len()), (200, 0), "{nobody}");
-
-        let message = adapter
-            .status(&format!("{path}?labelSelector=app%20in%20(web"), 400)
-            .await?;
-        assert!(message.starts_with("invalid labelSelector"), "{message}");
-
+        // Both ways of asking: the selected pods named (few), and the whole namespace kept
+        // down to the selected (limit 0, as for more than ALTERNATION_LIMIT pods).
+        for limit in [ALTERNATION_LIMIT, 0] {
+            let store = HttpStore::new(StoreConfig::new(prometheus.url()))?;
+            let provider = Provider::new(Arc::clone(&registry), Arc::new(store))
+                .with_objects(objects.clone())
+                .with_alternation_limit(limit);
+            let adapter = Adapter::start_provider(provider, Duration::from_secs(10)).await?;
+            check_label_selectors(&adapter).await?;
+        }
         // The pods were listed once, by the watch, not per request.
         let lists = fake
             .lines()
@@ -208,6 +193,49 @@ async fn a_new_metric_appears_in_discovery_between_relists_without_a_request() -
         Ok(())
     })
     .await
+}
+
+/// `labelSelector` answers over ns1's pods a (web, 3/s), b (batch, 1.5/s) and idle (web, no
+/// series), with c (web) in ns2.
+async fn check_label_selectors(adapter: &Adapter) -> TestResult {
+    let path = format!("{V2}/namespaces/ns1/pods/*/http_requests_per_second");
+
+    let (status, web) = adapter
+        .get(&format!("{path}?labelSelector=app%3Dweb"))
+        .await?;
+    assert_eq!(status, 200, "{web}");
+    let found = values(&web);
+    assert_eq!(
+        found.len(),
+        1,
+        "a (web) has a value, idle (web) has none: {web}"
+    );
+    assert_eq!((found[0].0.as_str(), found[0].1.as_str()), ("a", "ns1"));
+    assert!(close(found[0].2, 3.0), "{found:?}");
+
+    let (status, not_web) = adapter
+        .get(&format!("{path}?labelSelector=app%21%3Dweb"))
+        .await?;
+    assert_eq!(status, 200, "{not_web}");
+    assert_eq!(
+        values(&not_web)
+            .iter()
+            .map(|v| v.0.as_str())
+            .collect::<Vec<_>>(),
+        ["b"]
+    );
+
+    let (status, nobody) = adapter
+        .get(&format!("{path}?labelSelector=app%3Dnone"))
+        .await?;
+    assert_eq!((status, values(&nobody).len()), (200, 0), "{nobody}");
+
+    let message = adapter
+        .status(&format!("{path}?labelSelector=app%20in%20(web"), 400)
+        .await?;
+    assert!(message.starts_with("invalid labelSelector"), "{message}");
+
+    Ok(())
 }
 
 /// Every successful and refused request against an adapter serving [`recent_series`].

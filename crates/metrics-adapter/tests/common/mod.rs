@@ -132,6 +132,14 @@ impl Adapter {
         if let Some(objects) = objects {
             provider = provider.with_objects(objects);
         }
+        Self::start_provider(provider, query_timeout).await
+    }
+
+    /// The router over `provider`.
+    pub async fn start_provider<S: MetricsStore + 'static>(
+        provider: Provider<S>,
+        query_timeout: Duration,
+    ) -> Result<Self, Box<dyn std::error::Error>> {
         let server = Arc::new(Server::new(provider, query_timeout));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
