@@ -11,19 +11,12 @@
 mod common;
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
-use metrics_adapter::options::Options;
-use metrics_adapter::serve::Adapter;
-use rustls::RootCertStore;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use common::https::{self, unauthorized};
 use serde_json::Value;
 use test_support::PrometheusServer;
-use test_support::pki::{IssuedCert, TestCa};
-use tokio::task::JoinHandle;
+use test_support::pki::TestCa;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -34,131 +27,56 @@ async fn bounded(body: impl Future<Output = TestResult>) -> TestResult {
     tokio::time::timeout(Duration::from_secs(60), body).await?
 }
 
-/// A running adapter with its CAs: `server` (its certificate), `front` (front proxy),
-/// `clients` (`--client-ca-file`) and `other` (trusted by nobody).
+/// A running adapter (see [`https::Setup`]: `server`, `dir`, `url`, `port`, `client`, `get`)
+/// with its other CAs: `front` (front proxy), `clients` (`--client-ca-file`) and `other`
+/// (trusted by nobody).
 struct Setup {
-    dir: tempfile::TempDir,
-    server: TestCa,
+    https: https::Setup,
     front: TestCa,
     clients: TestCa,
     other: TestCa,
-    url: String,
-    port: u16,
-    task: JoinHandle<()>,
 }
 
-impl Drop for Setup {
-    fn drop(&mut self) {
-        self.task.abort();
+impl std::ops::Deref for Setup {
+    type Target = https::Setup;
+
+    fn deref(&self) -> &https::Setup {
+        &self.https
     }
 }
 
+/// The adapter with both CAs from flags and `--authorization-always-allow`; the store is a
+/// closed port.
 async fn start() -> Result<Setup, Box<dyn std::error::Error>> {
-    let closed = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        format!("http://{}", listener.local_addr()?)
-    };
-    start_against(closed).await
+    start_against(None).await
 }
 
 /// As [`start`], with the store at `store_url`.
-async fn start_against(store_url: String) -> Result<Setup, Box<dyn std::error::Error>> {
+async fn start_against(store_url: Option<String>) -> Result<Setup, Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
-    let server = TestCa::new(dir.path(), "server")?;
     let front = TestCa::new(dir.path(), "front")?;
     let clients = TestCa::new(dir.path(), "clients")?;
     let other = TestCa::new(dir.path(), "other")?;
-    let serving = server.server_cert("serving")?;
-    let path = |p: &std::path::Path| p.display().to_string();
-    let options = Options::try_parse_from([
-        "sextant-adapter".to_owned(),
-        "--secure-port=0".to_owned(),
-        "--bind-address=127.0.0.1".to_owned(),
-        format!("--tls-cert-file={}", path(&serving.cert_path)),
-        "--tls-private-key-file".to_owned(),
-        path(&serving.key_path),
-        format!("--client-ca-file={}", path(clients.cert_path())),
-        format!("--requestheader-client-ca-file={}", path(front.cert_path())),
+    let flags = [
+        https::flag("client-ca-file", &clients),
+        https::flag("requestheader-client-ca-file", &front),
         format!("--requestheader-allowed-names={FRONT_PROXY_CN},other-name"),
         "--authorization-always-allow".to_owned(),
-        "--prometheus-url".to_owned(),
-        store_url,
-        "--query-timeout=2s".to_owned(),
-    ])?;
-    let adapter = Adapter::start(&options).await?;
-    let port = adapter.local_addr()?.port();
-    let task = tokio::spawn(adapter.serve(std::future::pending()));
+    ];
+    let https = https::start_with_store(dir, None, &flags, store_url).await?;
     Ok(Setup {
-        dir,
-        server,
+        https,
         front,
         clients,
         other,
-        url: format!("https://127.0.0.1:{port}"),
-        port,
-        task,
     })
-}
-
-impl Setup {
-    /// A client trusting the server's CA, presenting `cert` if given.
-    fn client(
-        &self,
-        cert: Option<&IssuedCert>,
-    ) -> Result<reqwest::Client, Box<dyn std::error::Error>> {
-        let mut roots = RootCertStore::empty();
-        roots.add(CertificateDer::from_pem_file(self.server.cert_path())?)?;
-        let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots);
-        let config = match cert {
-            Some(cert) => builder.with_client_auth_cert(
-                CertificateDer::pem_file_iter(&cert.cert_path)?.collect::<Result<Vec<_>, _>>()?,
-                PrivateKeyDer::from_pem_file(&cert.key_path)?,
-            )?,
-            None => builder.with_no_client_auth(),
-        };
-        Ok(reqwest::Client::builder()
-            .tls_backend_preconfigured(config)
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(10))
-            .build()?)
-    }
-
-    /// GETs `path` with `headers`, returning the status and the JSON body (Null if not JSON).
-    async fn get(
-        &self,
-        client: &reqwest::Client,
-        path: &str,
-        headers: &[(&str, &str)],
-    ) -> Result<(u16, Value), Box<dyn std::error::Error>> {
-        let mut request = client.get(format!("{}{path}", self.url));
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let response = request.send().await?;
-        let status = response.status().as_u16();
-        let body = response.bytes().await?;
-        Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
-    }
-}
-
-/// Asserts a 401 `Status` body and returns its message.
-fn unauthorized(answer: (u16, Value)) -> String {
-    let (status, body) = answer;
-    assert_eq!(status, 401, "{body}");
-    assert_eq!(body["kind"], "Status", "{body}");
-    assert_eq!(body["code"], 401, "{body}");
-    body["message"].as_str().unwrap_or_default().to_owned()
 }
 
 #[tokio::test]
 async fn front_proxy_certificates_need_an_allowed_cn_and_a_user_header() -> TestResult {
     bounded(async {
         let setup = start().await?;
-        let proxy = setup.client(Some(&setup.front.client_cert(FRONT_PROXY_CN, &[])?))?;
+        let proxy = setup.client(Some(&setup.front.client_cert(FRONT_PROXY_CN, &[])?));
         let (status, body) = setup
             .get(
                 &proxy,
@@ -172,7 +90,7 @@ async fn front_proxy_certificates_need_an_allowed_cn_and_a_user_header() -> Test
         let message = unauthorized(setup.get(&proxy, "/apis", &[]).await?);
         assert!(message.contains("X-Remote-User"), "{message}");
 
-        let stranger = setup.client(Some(&setup.front.client_cert("not-allowed", &[])?))?;
+        let stranger = setup.client(Some(&setup.front.client_cert("not-allowed", &[])?));
         let message = unauthorized(
             setup
                 .get(&stranger, "/apis", &[("X-Remote-User", "alice")])
@@ -188,13 +106,13 @@ async fn front_proxy_certificates_need_an_allowed_cn_and_a_user_header() -> Test
 async fn client_ca_certificates_authenticate_and_others_are_401() -> TestResult {
     bounded(async {
         let setup = start().await?;
-        let user = setup.client(Some(&setup.clients.client_cert("bob", &["readers"])?))?;
+        let user = setup.client(Some(&setup.clients.client_cert("bob", &["readers"])?));
         let (status, body) = setup.get(&user, V2, &[]).await?;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["kind"], "APIResourceList", "{body}");
 
         // A certificate from an unknown CA passes the handshake and is refused with a Status.
-        let other = setup.client(Some(&setup.other.client_cert("eve", &["readers"])?))?;
+        let other = setup.client(Some(&setup.other.client_cert("eve", &["readers"])?));
         let message = unauthorized(
             setup
                 .get(&other, "/apis", &[("X-Remote-User", "eve")])
@@ -202,7 +120,7 @@ async fn client_ca_certificates_authenticate_and_others_are_401() -> TestResult 
         );
         assert!(message.contains("does not chain"), "{message}");
 
-        let anonymous = setup.client(None)?;
+        let anonymous = setup.client(None);
         let message = unauthorized(setup.get(&anonymous, "/apis", &[]).await?);
         assert!(message.contains("no client certificate"), "{message}");
 
@@ -232,12 +150,12 @@ async fn client_ca_certificates_authenticate_and_others_are_401() -> TestResult 
 async fn probes_need_no_credentials_and_upgrades_are_refused() -> TestResult {
     bounded(async {
         let setup = start().await?;
-        let anonymous = setup.client(None)?;
+        let anonymous = setup.client(None);
         for path in ["/healthz", "/livez"] {
             let response = anonymous.get(format!("{}{path}", setup.url)).send().await?;
             assert_eq!(response.status().as_u16(), 200, "{path}");
         }
-        let user = setup.client(Some(&setup.clients.client_cert("bob", &[])?))?;
+        let user = setup.client(Some(&setup.clients.client_cert("bob", &[])?));
         let (status, body) = setup
             .get(
                 &user,
@@ -256,9 +174,9 @@ async fn probes_need_no_credentials_and_upgrades_are_refused() -> TestResult {
 async fn metrics_need_an_authenticated_user_and_count_every_answer() -> TestResult {
     bounded(async {
         let setup = start().await?;
-        let anonymous = setup.client(None)?;
+        let anonymous = setup.client(None);
         unauthorized(setup.get(&anonymous, "/metrics", &[]).await?);
-        let user = setup.client(Some(&setup.clients.client_cert("prometheus", &[])?))?;
+        let user = setup.client(Some(&setup.clients.client_cert("prometheus", &[])?));
         for _ in 0..2 {
             assert_eq!(setup.get(&user, "/apis", &[]).await?.0, 200);
         }
@@ -295,7 +213,7 @@ async fn kubectl_get_raw_reads_values_from_prometheus_with_a_client_certificate(
         else {
             return Ok(());
         };
-        let setup = start_against(prometheus.url().to_owned()).await?;
+        let setup = start_against(Some(prometheus.url().to_owned())).await?;
         let cert = setup
             .clients
             .client_cert("kubectl-user", &["sextant-readers"])?;

@@ -45,11 +45,24 @@ pub async fn start(
     fake: Option<&FakeApi>,
     flags: &[String],
 ) -> Result<Setup, Box<dyn std::error::Error>> {
+    start_with_store(dir, fake, flags, None).await
+}
+
+/// As [`start`], with the store at `store_url` (a closed port when `None`).
+pub async fn start_with_store(
+    dir: tempfile::TempDir,
+    fake: Option<&FakeApi>,
+    flags: &[String],
+    store_url: Option<String>,
+) -> Result<Setup, Box<dyn std::error::Error>> {
     let server = TestCa::new(dir.path(), "server")?;
     let serving = server.server_cert("serving")?;
-    let closed = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        format!("http://{}", listener.local_addr()?)
+    let closed = match store_url {
+        Some(url) => url,
+        None => {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+            format!("http://{}", listener.local_addr()?)
+        }
     };
     let mut args = vec![
         "sextant-adapter".to_owned(),
@@ -101,6 +114,7 @@ impl Setup {
         };
         reqwest::Client::builder()
             .tls_backend_preconfigured(config)
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(10))
             .build()
             .unwrap()
