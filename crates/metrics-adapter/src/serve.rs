@@ -314,6 +314,10 @@ impl Adapter {
                     continue;
                 }
             };
+            // Answers are written whole; do not hold their last segment back for an ACK.
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%remote, %error, "cannot disable Nagle's algorithm");
+            }
             let shared = self.trust.clone();
             let tokens = self.tokens.clone();
             let authz = self.authz.clone();
