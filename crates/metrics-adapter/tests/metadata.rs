@@ -78,12 +78,7 @@ async fn a_counter_without_total_is_served_as_a_rate_by_its_metadata() -> TestRe
         let adapter = Adapter::start(registry, store, deadline).await?;
 
         let (_, discovery) = adapter.get(V2).await?;
-        let names: Vec<&str> = discovery["resources"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|r| r["name"].as_str())
-            .collect();
+        let names = common::resource_names(&discovery);
         assert!(
             names.contains(&"pods/jobs_processed_per_second"),
             "{names:?}"

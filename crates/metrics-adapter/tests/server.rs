@@ -255,12 +255,7 @@ async fn check_serving(adapter: &Adapter) -> TestResult {
         for version in [V2, V1] {
             let (status, list) = adapter.get(version).await?;
             assert_eq!(status, 200, "{list}");
-            let names: Vec<&str> = list["resources"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|r| r["name"].as_str())
-                .collect();
+            let names = common::resource_names(&list);
             assert!(
                 names.contains(&"pods/http_requests_per_second"),
                 "{names:?}"

@@ -111,6 +111,20 @@ impl<S> Instrumented<S> {
     }
 }
 
+impl<S> Instrumented<S> {
+    /// Awaits one store call, counting and timing it as `operation`.
+    async fn timed<T>(
+        &self,
+        operation: Operation,
+        call: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let started = Instant::now();
+        let result = call.await;
+        self.metrics.record(operation, started, &result);
+        result
+    }
+}
+
 impl<S: MetricsStore> MetricsStore for Instrumented<S> {
     async fn series(
         &self,
@@ -118,10 +132,11 @@ impl<S: MetricsStore> MetricsStore for Instrumented<S> {
         range: TimeRange,
         deadline: Duration,
     ) -> Result<Vec<Labels>> {
-        let started = Instant::now();
-        let result = self.inner.series(matchers, range, deadline).await;
-        self.metrics.record(Operation::Series, started, &result);
-        result
+        self.timed(
+            Operation::Series,
+            self.inner.series(matchers, range, deadline),
+        )
+        .await
     }
 
     async fn metric_names(
@@ -130,20 +145,19 @@ impl<S: MetricsStore> MetricsStore for Instrumented<S> {
         range: TimeRange,
         deadline: Duration,
     ) -> Result<Vec<String>> {
-        let started = Instant::now();
-        let result = self.inner.metric_names(matchers, range, deadline).await;
-        self.metrics.record(Operation::Names, started, &result);
-        result
+        self.timed(
+            Operation::Names,
+            self.inner.metric_names(matchers, range, deadline),
+        )
+        .await
     }
 
     async fn metric_types(
         &self,
         deadline: Duration,
     ) -> Result<std::collections::BTreeMap<String, String>> {
-        let started = Instant::now();
-        let result = self.inner.metric_types(deadline).await;
-        self.metrics.record(Operation::Metadata, started, &result);
-        result
+        self.timed(Operation::Metadata, self.inner.metric_types(deadline))
+            .await
     }
 
     async fn series_shapes(
@@ -152,10 +166,11 @@ impl<S: MetricsStore> MetricsStore for Instrumented<S> {
         range: TimeRange,
         deadline: Duration,
     ) -> Result<Vec<Labels>> {
-        let started = Instant::now();
-        let result = self.inner.series_shapes(matchers, range, deadline).await;
-        self.metrics.record(Operation::Series, started, &result);
-        result
+        self.timed(
+            Operation::Series,
+            self.inner.series_shapes(matchers, range, deadline),
+        )
+        .await
     }
 
     async fn instant_query(
@@ -164,10 +179,11 @@ impl<S: MetricsStore> MetricsStore for Instrumented<S> {
         at: Option<Timestamp>,
         deadline: Duration,
     ) -> Result<Vec<Sample>> {
-        let started = Instant::now();
-        let result = self.inner.instant_query(query, at, deadline).await;
-        self.metrics.record(Operation::Query, started, &result);
-        result
+        self.timed(
+            Operation::Query,
+            self.inner.instant_query(query, at, deadline),
+        )
+        .await
     }
 
     async fn range_query(
@@ -177,9 +193,10 @@ impl<S: MetricsStore> MetricsStore for Instrumented<S> {
         step: Duration,
         deadline: Duration,
     ) -> Result<Vec<RangeSeries>> {
-        let started = Instant::now();
-        let result = self.inner.range_query(query, range, step, deadline).await;
-        self.metrics.record(Operation::QueryRange, started, &result);
-        result
+        self.timed(
+            Operation::QueryRange,
+            self.inner.range_query(query, range, step, deadline),
+        )
+        .await
     }
 }

@@ -185,6 +185,16 @@ impl Adapter {
     }
 }
 
+/// The resource names (`pods/http_requests_per_second`, …) of a discovery `APIResourceList`.
+pub fn resource_names(list: &Value) -> Vec<&str> {
+    list["resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["name"].as_str())
+        .collect()
+}
+
 /// (name, namespace, value) of each item of a custom-metrics answer, sorted by name.
 pub fn values(body: &Value) -> Vec<(String, String, f64)> {
     let mut values: Vec<(String, String, f64)> = body["items"]
