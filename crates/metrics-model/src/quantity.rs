@@ -316,15 +316,12 @@ impl fmt::Display for Quantity {
             }
             return write!(f, "{units}{}", BINARY_SUFFIXES[power]);
         }
+        // The largest exponent that is a multiple of 3 and keeps the mantissa whole: strip
+        // thousands (a third of the i128 divisions of stripping single zeros).
         let (mut mantissa, mut exponent) = (self.nanos, -9i32);
-        while mantissa % 10 == 0 {
-            mantissa /= 10;
-            exponent += 1;
-        }
-        match exponent.rem_euclid(3) {
-            1 => (mantissa, exponent) = (mantissa * 10, exponent - 1),
-            2 => (mantissa, exponent) = (mantissa * 100, exponent - 2),
-            _ => {}
+        while mantissa % 1000 == 0 {
+            mantissa /= 1000;
+            exponent += 3;
         }
         if self.format == Format::DecimalExponent {
             return match exponent {

@@ -123,21 +123,24 @@ impl<S: MetricsStore + 'static> MetricsStore for Coalescing<S> {
         let flight = self.join_or_start((query.to_owned(), at), deadline);
         async move {
             let mut flight = flight?;
-            let outcome = tokio::time::timeout(deadline, flight.wait_for(Option::is_some)).await;
+            let ended = || Error::Unavailable {
+                url: String::new(),
+                reason: "the query task ended without an answer".to_owned(),
+            };
+            let outcome = tokio::time::timeout(deadline, flight.wait_for(Option::is_some))
+                .await
+                .map_err(|_| Error::Timeout { deadline })?
+                .map_err(|_| ended())?
+                .clone();
+            // The last one to let go of the flight takes the samples without copying them
+            // (the usual case: nobody else asked the same question at the same moment).
+            drop(flight);
             match outcome {
-                Err(_) => Err(Error::Timeout { deadline }),
-                Ok(Err(_)) => Err(Error::Unavailable {
-                    url: String::new(),
-                    reason: "the query task ended without an answer".to_owned(),
-                }),
-                Ok(Ok(answer)) => match answer.as_ref() {
-                    Some(Ok(samples)) => Ok(samples.as_ref().clone()),
-                    Some(Err(error)) => Err(error.clone()),
-                    None => Err(Error::Unavailable {
-                        url: String::new(),
-                        reason: "the query task ended without an answer".to_owned(),
-                    }),
-                },
+                Some(Ok(samples)) => {
+                    Ok(Arc::try_unwrap(samples).unwrap_or_else(|shared| shared.as_ref().clone()))
+                }
+                Some(Err(error)) => Err(error),
+                None => Err(ended()),
             }
         }
     }

@@ -27,6 +27,23 @@ struct QueryData<'a> {
     result: &'a RawValue,
 }
 
+/// A successful instant answer read in one pass (the envelope, its `data` and the samples),
+/// the shape of nearly every answer; anything else is read again by [`data`] for its error.
+#[derive(Deserialize)]
+struct InstantSuccess<'a> {
+    status: &'a str,
+    data: InstantResult,
+}
+
+/// `data` of an instant query; `resultType` precedes `result` in both stores' answers, so the
+/// tag is known before the samples are read and nothing is buffered.
+#[derive(Deserialize)]
+#[serde(tag = "resultType", content = "result", rename_all = "lowercase")]
+enum InstantResult {
+    Vector(Vec<VectorElement>),
+    Scalar((f64, String)),
+}
+
 #[derive(Deserialize)]
 struct VectorElement {
     metric: Labels,
@@ -123,34 +140,39 @@ fn parse<'a, T: Deserialize<'a>>(status: u16, raw: &'a RawValue) -> Result<T> {
 
 /// The answer to `/api/v1/query`: a vector, or a scalar as one unlabelled sample.
 pub(crate) fn instant(status: u16, body: &[u8]) -> Result<Vec<Sample>> {
-    let data: QueryData<'_> =
-        serde_json::from_str(data(status, body)?.get()).map_err(|e| bad(status, e.to_string()))?;
-    match data.result_type {
-        "vector" => {
-            let elements: Vec<VectorElement> = parse(status, data.result)?;
-            elements
-                .into_iter()
-                .map(|e| {
-                    Ok(Sample {
-                        labels: e.metric,
-                        timestamp: timestamp(status, e.value.0)?,
-                        value: value(status, &e.value.1)?,
-                    })
+    let result = match serde_json::from_slice::<InstantSuccess<'_>>(body) {
+        Ok(success) if success.status == "success" => success.data,
+        // Not a plain success: open the envelope step by step to say what is wrong with it.
+        _ => {
+            let raw = data(status, body)?;
+            let data: QueryData<'_> = parse(status, raw)?;
+            match data.result_type {
+                "vector" | "scalar" => parse(status, raw)?,
+                other => {
+                    return Err(bad(
+                        status,
+                        format!("an instant query returned a {other}, expected a vector or scalar"),
+                    ));
+                }
+            }
+        }
+    };
+    match result {
+        InstantResult::Vector(elements) => elements
+            .into_iter()
+            .map(|e| {
+                Ok(Sample {
+                    labels: e.metric,
+                    timestamp: timestamp(status, e.value.0)?,
+                    value: value(status, &e.value.1)?,
                 })
-                .collect()
-        }
-        "scalar" => {
-            let (seconds, text): (f64, String) = parse(status, data.result)?;
-            Ok(vec![Sample {
-                labels: Labels::new(),
-                timestamp: timestamp(status, seconds)?,
-                value: value(status, &text)?,
-            }])
-        }
-        other => Err(bad(
-            status,
-            format!("an instant query returned a {other}, expected a vector or scalar"),
-        )),
+            })
+            .collect(),
+        InstantResult::Scalar((seconds, text)) => Ok(vec![Sample {
+            labels: Labels::new(),
+            timestamp: timestamp(status, seconds)?,
+            value: value(status, &text)?,
+        }]),
     }
 }
 
@@ -236,6 +258,15 @@ mod tests {
             br#"{"status":"success","data":{"resultType":"scalar","result":[1767225600,"+Inf"]}}"#,
         )?;
         assert_eq!(scalar[0].value, f64::INFINITY);
+        // Fields in another order (JSON objects are unordered) read the same.
+        let reordered = instant(
+            200,
+            br#"{"data":{"result":[{"value":[1767225600,"2"],"metric":{"pod":"b"}}],"resultType":"vector"},"status":"success"}"#,
+        )?;
+        assert_eq!(
+            (reordered[0].labels["pod"].as_str(), reordered[0].value),
+            ("b", 2.0)
+        );
         Ok(())
     }
 
@@ -276,6 +307,7 @@ mod tests {
             (br#"{"status":"success","data":{"resultType":"string","result":[1,"x"]}}"#, "expected a vector"),
             (br#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"abc"]}]}}"#, "not a number"),
             (br#"{"status":"weird"}"#, "without data"),
+            (br#"{"status":"weird","data":{"resultType":"vector","result":[]}}"#, "without data"),
         ] {
             match instant(200, body) {
                 Err(Error::BadResponse { reason, .. }) => assert!(reason.contains(expected), "{reason}"),

@@ -39,6 +39,7 @@ pub mod v1beta2 {
         /// Which metric.
         pub metric: MetricIdentifier,
         /// When the value was produced: the sample's own time, not the request's.
+        #[serde(serialize_with = "crate::api::serialize_time")]
         pub timestamp: Time,
         /// The window a rate was computed over, absent for instantaneous values.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -82,6 +83,7 @@ pub mod v1beta1 {
         /// Which metric.
         pub metric_name: String,
         /// When the value was produced.
+        #[serde(serialize_with = "crate::api::serialize_time")]
         pub timestamp: Time,
         /// The window a rate was computed over (`window` on the wire).
         #[serde(default, rename = "window", skip_serializing_if = "Option::is_none")]

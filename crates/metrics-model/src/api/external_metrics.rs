@@ -27,6 +27,7 @@ pub mod v1beta1 {
         #[serde(default)]
         pub metric_labels: BTreeMap<String, String>,
         /// When the value was produced: the sample's own time.
+        #[serde(serialize_with = "crate::api::serialize_time")]
         pub timestamp: Time,
         /// The window a rate was computed over (`window` on the wire).
         #[serde(default, rename = "window", skip_serializing_if = "Option::is_none")]

@@ -176,3 +176,34 @@ fn status_code_equals_the_http_status() -> TestResult {
     }
     Ok(())
 }
+
+/// A field written by the fast path, to compare with `Time`'s own serialization.
+#[derive(serde::Serialize)]
+struct FastTime(#[serde(serialize_with = "super::serialize_time")] Time);
+
+proptest::proptest! {
+    #[test]
+    fn timestamps_are_written_as_k8s_openapi_writes_them(
+        seconds in jiff::Timestamp::MIN.as_second()..=jiff::Timestamp::MAX.as_second(),
+        nanos in 0..1_000_000_000_i32,
+    ) {
+        let time = Time(jiff::Timestamp::new(seconds, nanos)?);
+        proptest::prop_assert_eq!(
+            serde_json::to_string(&FastTime(time.clone()))?,
+            serde_json::to_string(&time)?
+        );
+    }
+}
+
+#[test]
+fn timestamps_keep_whole_seconds_at_the_edges_of_a_year() -> TestResult {
+    for (at_text, written) in [
+        ("1999-12-31T23:59:59.999Z", r#""1999-12-31T23:59:59Z""#),
+        ("2000-01-01T00:00:00Z", r#""2000-01-01T00:00:00Z""#),
+        ("0001-02-03T04:05:06Z", r#""0001-02-03T04:05:06Z""#),
+        ("2026-11-25T07:05:09.5+01:00", r#""2026-11-25T06:05:09Z""#),
+    ] {
+        assert_eq!(serde_json::to_string(&FastTime(at(at_text)?))?, written);
+    }
+    Ok(())
+}
