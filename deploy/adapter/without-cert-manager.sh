@@ -13,7 +13,8 @@
 # Idempotent: while the Secret's certificate is valid for more than 30 more days it is kept and
 # only the caBundle is (re)written. Otherwise, or with --renew, a new CA signs a new one-year
 # certificate; the CA's key is discarded, the caBundle briefly trusts the old CA and the new one,
-# and the adapter is restarted to serve the new certificate (it reads the files at start).
+# and the adapter is restarted so it serves the new certificate at once (without the restart it
+# would pick the files up once the kubelet updates the mounted Secret, within about a minute).
 # Run it again within 11 months, e.g. from a CronJob or your deployment pipeline.
 set -euo pipefail
 

@@ -14,7 +14,8 @@
 //!   certificates, front proxy, bearer tokens by TokenReview, CAs from the flags or the
 //!   `extension-apiserver-authentication` ConfigMap), per-metric SubjectAccessReview
 //!   authorization and the running adapter that puts them in front of the router;
-//!   [`reload`]: `--config` reloaded when it changes; [`telemetry`]: the adapter's own
+//!   [`reload`]: `--config` reloaded when it changes; [`serving_cert`]: the serving
+//!   certificate, read again when cert-manager renews it; [`telemetry`]: the adapter's own
 //!   `/metrics`; [`options`]: the command line.
 //!
 //! The first five do no I/O except [`Config::load`], which reads the file it is given; the
@@ -69,6 +70,7 @@ pub mod registry;
 pub mod reload;
 pub mod serve;
 pub mod server;
+pub mod serving_cert;
 pub mod telemetry;
 pub mod tls;
 pub mod trust;

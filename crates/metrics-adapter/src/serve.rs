@@ -48,9 +48,10 @@ use crate::provider::Provider;
 use crate::registry::Registry;
 use crate::reload::ConfigWatch;
 use crate::server::{Server, router};
+use crate::serving_cert::ServingCert;
 use crate::telemetry::{RequestMetrics, Telemetry};
 use crate::trust::SharedTrust;
-use crate::{Config, Error, Result, defaults, tls};
+use crate::{Config, Error, Result, defaults};
 
 /// Paths answered without authentication.
 pub const HEALTH_PATHS: &[&str] = &["/healthz", "/livez", "/readyz"];
@@ -213,12 +214,15 @@ impl Adapter {
         };
         let (config, config_text) = load_config(options)?;
         let delegated = DelegatedTrust::from_flags(options, kube.is_some())?;
-        let (chain, key) = tls::server_identity(
+        let serving = Arc::new(ServingCert::load(
             options.tls_cert_file.as_deref(),
             options.tls_private_key_file.as_deref(),
-        )?;
-        let trust = SharedTrust::new(chain, key, delegated.authenticator())?;
+        )?);
+        let trust = SharedTrust::new(Arc::clone(&serving), delegated.authenticator())?;
         let mut background = Background::default();
+        if serving.from_files() {
+            background.0.push(tokio::spawn(serving.run()));
+        }
         if let Some(client) = &kube
             && delegated.reads_config_map()
         {

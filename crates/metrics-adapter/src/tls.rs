@@ -19,8 +19,8 @@ use std::sync::Arc;
 
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
-use rustls::server::WebPkiClientVerifier;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::server::{ResolvesServerCert, WebPkiClientVerifier};
 use rustls::{
     DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
 };
@@ -88,43 +88,26 @@ fn verifier_of(
         .map_err(|e| tls_error(what, e))
 }
 
-/// The server's certificate chain and key: read from the two files when both are given,
-/// generated (self-signed for `localhost` and `127.0.0.1`, with a warning) when both are absent.
-pub fn server_identity(
-    cert_file: Option<&Path>,
-    key_file: Option<&Path>,
-) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
-    match (cert_file, key_file) {
-        (Some(cert), Some(key)) => {
-            let chain = read_certs("--tls-cert-file", cert)?;
-            let key = PrivateKeyDer::from_pem_file(key)
-                .map_err(|e| tls_error(format!("--tls-private-key-file {}", key.display()), e))?;
-            Ok((chain, key))
-        }
-        (None, None) => {
-            tracing::warn!(
-                "no --tls-cert-file/--tls-private-key-file: serving a self-signed certificate \
-                 generated at start; clients cannot verify it"
-            );
-            let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
-            let generated = rcgen::generate_simple_self_signed(names)
-                .map_err(|e| tls_error("self-signed certificate", e))?;
-            let key = PrivatePkcs8KeyDer::from(generated.signing_key.serialize_der());
-            Ok((vec![generated.cert.der().clone()], key.into()))
-        }
-        _ => Err(tls_error(
-            "--tls-cert-file/--tls-private-key-file",
-            "give both flags or neither",
-        )),
-    }
+/// A self-signed certificate for `localhost` and `127.0.0.1`, generated when neither
+/// `--tls-cert-file` nor `--tls-private-key-file` is given (with a warning).
+pub fn self_signed() -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
+    tracing::warn!(
+        "no --tls-cert-file/--tls-private-key-file: serving a self-signed certificate \
+         generated at start; clients cannot verify it"
+    );
+    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    let generated = rcgen::generate_simple_self_signed(names)
+        .map_err(|e| tls_error("self-signed certificate", e))?;
+    let key = PrivatePkcs8KeyDer::from(generated.signing_key.serialize_der());
+    Ok((vec![generated.cert.der().clone()], key.into()))
 }
 
-/// The server's TLS configuration: HTTP/1.1 only, client certificates requested from clients
-/// (hinting `hint_cas`' subjects) but optional, and checked at the TLS level only for proof of
+/// The server's TLS configuration: the certificate `serving` resolves (see
+/// [`crate::serving_cert`]), HTTP/1.1 only, client certificates requested from clients (hinting
+/// `hint_cas`' subjects) but optional, and checked at the TLS level only for proof of
 /// possession (see the module documentation).
 pub fn server_config(
-    chain: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
+    serving: Arc<dyn ResolvesServerCert>,
     hint_cas: &[Arc<dyn ClientCertVerifier>],
 ) -> Result<Arc<ServerConfig>> {
     let provider = provider();
@@ -139,8 +122,7 @@ pub fn server_config(
         .with_safe_default_protocol_versions()
         .map_err(|e| tls_error("TLS configuration", e))?
         .with_client_cert_verifier(Arc::new(verifier))
-        .with_single_cert(chain, key)
-        .map_err(|e| tls_error("server certificate and key", e))?;
+        .with_cert_resolver(serving);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
@@ -203,20 +185,5 @@ impl ClientCertVerifier for RequestClientCert {
         self.provider
             .signature_verification_algorithms
             .supported_schemes()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn self_signed_when_both_files_are_absent_and_an_error_when_one_is() {
-        let (chain, key) = server_identity(None, None).unwrap();
-        assert_eq!(chain.len(), 1);
-        assert!(server_config(chain, key, &[]).is_ok());
-        let error = server_identity(Some(Path::new("/nonexistent.pem")), None).unwrap_err();
-        assert!(error.to_string().contains("both"), "{error}");
     }
 }

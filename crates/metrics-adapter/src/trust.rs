@@ -10,10 +10,10 @@
 
 use std::sync::{Arc, RwLock};
 
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
 
 use crate::auth::Authenticator;
+use crate::serving_cert::ServingCert;
 use crate::{Result, tls};
 
 /// One consistent snapshot: the authenticator and the acceptor hinting its CAs.
@@ -24,17 +24,11 @@ pub struct Trust {
     pub acceptor: TlsAcceptor,
 }
 
-/// The server's own certificate chain and key, kept to rebuild the TLS configuration.
-struct Identity {
-    chain: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
-}
-
 /// The trust in force, shared by the accept loop and the ConfigMap watch.
 #[derive(Clone)]
 pub struct SharedTrust {
     current: Arc<RwLock<Arc<Trust>>>,
-    identity: Arc<Identity>,
+    serving: Arc<ServingCert>,
 }
 
 impl std::fmt::Debug for SharedTrust {
@@ -43,32 +37,22 @@ impl std::fmt::Debug for SharedTrust {
     }
 }
 
-impl Identity {
-    fn trust(&self, authenticator: Authenticator) -> Result<Trust> {
-        let config = tls::server_config(
-            self.chain.clone(),
-            self.key.clone_key(),
-            &authenticator.ca_verifiers(),
-        )?;
-        Ok(Trust {
-            authenticator: Arc::new(authenticator),
-            acceptor: TlsAcceptor::from(config),
-        })
-    }
+/// The trust of `authenticator`, answering handshakes with the certificate `serving` holds.
+fn trust(serving: &Arc<ServingCert>, authenticator: Authenticator) -> Result<Trust> {
+    let config = tls::server_config(serving.clone(), &authenticator.ca_verifiers())?;
+    Ok(Trust {
+        authenticator: Arc::new(authenticator),
+        acceptor: TlsAcceptor::from(config),
+    })
 }
 
 impl SharedTrust {
-    /// The trust of `authenticator`, served with the certificate `chain` and its `key`.
-    pub fn new(
-        chain: Vec<CertificateDer<'static>>,
-        key: PrivateKeyDer<'static>,
-        authenticator: Authenticator,
-    ) -> Result<Self> {
-        let identity = Identity { chain, key };
-        let trust = identity.trust(authenticator)?;
+    /// The trust of `authenticator`, served with the certificate in force in `serving`.
+    pub fn new(serving: Arc<ServingCert>, authenticator: Authenticator) -> Result<Self> {
+        let trust = trust(&serving, authenticator)?;
         Ok(SharedTrust {
             current: Arc::new(RwLock::new(Arc::new(trust))),
-            identity: Arc::new(identity),
+            serving,
         })
     }
 
@@ -82,7 +66,7 @@ impl SharedTrust {
 
     /// Puts `authenticator` (and a TLS configuration hinting its CAs) in force.
     pub fn replace(&self, authenticator: Authenticator) -> Result<()> {
-        let trust = Arc::new(self.identity.trust(authenticator)?);
+        let trust = Arc::new(trust(&self.serving, authenticator)?);
         match self.current.write() {
             Ok(mut current) => *current = trust,
             Err(poisoned) => *poisoned.into_inner() = trust,
