@@ -27,6 +27,7 @@ use rustls_pki_types::{CertificateDer, UnixTime};
 
 use crate::{Error, Result};
 
+pub mod ca_files;
 pub mod delegated;
 pub mod token;
 

@@ -38,6 +38,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tower_service::Service;
 
+use crate::auth::ca_files::CaFiles;
 use crate::auth::delegated::{self, DelegatedTrust};
 use crate::auth::token::TokenReviewer;
 use crate::auth::{Authenticator, Peer, UserInfo};
@@ -219,12 +220,19 @@ impl Adapter {
             options.tls_private_key_file.as_deref(),
         )?);
         let trust = SharedTrust::new(Arc::clone(&serving), delegated.authenticator())?;
+        let reads_config_map = delegated.reads_config_map();
+        let delegated = Arc::new(Mutex::new(delegated));
         let mut background = Background::default();
         if serving.from_files() {
             background.0.push(tokio::spawn(serving.run()));
         }
+        if let Some(files) = CaFiles::of(options) {
+            background.0.push(tokio::spawn(
+                files.run(Arc::clone(&delegated), trust.clone()),
+            ));
+        }
         if let Some(client) = &kube
-            && delegated.reads_config_map()
+            && reads_config_map
         {
             let (first, read) = oneshot::channel();
             let api = Api::namespaced(client.clone(), delegated::NAMESPACE);

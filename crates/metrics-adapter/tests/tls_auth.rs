@@ -1,6 +1,6 @@
 //! The adapter over HTTPS with authentication: front-proxy certificates with request headers,
-//! plain client certificates, and every way of being refused (401 `Status`); health probes
-//! without credentials; upgrades refused; `kubectl get --raw` against the adapter directly; and
+//! plain client certificates (and their CA file rotated under the running adapter), and every
+//! way of being refused (401 `Status`); health probes without credentials; upgrades refused; `kubectl get --raw` against the adapter directly; and
 //! the binary's refusal to start without `--authorization-always-allow` or a Kubernetes
 //! configuration.
 //!
@@ -141,6 +141,30 @@ async fn client_ca_certificates_authenticate_and_others_are_401() -> TestResult 
                 .get(&anonymous, "/apis", &[("X-Remote-User", "admin")])
                 .await?,
         );
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_rotated_client_ca_file_is_trusted_without_a_restart() -> TestResult {
+    bounded(async {
+        let setup = start().await?;
+        let before = setup.clients.client_cert("alice", &[])?;
+        let after = setup.other.client_cert("bob", &[])?;
+        assert_eq!(setup.until(&before, 200).await.0, 200);
+        unauthorized(setup.get(&setup.client(Some(&after)), "/apis", &[]).await?);
+
+        // The --client-ca-file is rewritten with another CA (a rotation).
+        std::fs::write(setup.clients.cert_path(), setup.other.cert_pem())?;
+        let (status, body) = setup.until(&after, 200).await;
+        assert_eq!(status, 200, "the rotated CA is not trusted: {body}");
+        let message = unauthorized(
+            setup
+                .get(&setup.client(Some(&before)), "/apis", &[])
+                .await?,
+        );
+        assert!(message.contains("does not chain"), "{message}");
         Ok(())
     })
     .await

@@ -11,7 +11,8 @@
 //!
 //! Flags win, part by part. The ConfigMap is watched ([`follow`]: a list then a watch, with a
 //! field selector on its name) and each change puts a new [`Authenticator`] in force
-//! ([`SharedTrust::replace`]), so a CA rotation needs no restart.
+//! ([`SharedTrust::replace`]), so a CA rotation needs no restart; the CA files the flags name
+//! are read again when they change ([`super::ca_files`]).
 //!
 //! **Failing closed.** A part with no good content yet (ConfigMap not read yet, missing,
 //! forbidden, key absent, malformed) trusts no CA: certificates it would have vouched for get a
@@ -24,7 +25,7 @@
 //! logged as a warning.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -114,6 +115,25 @@ impl<T: Clone> Part<T> {
                 problem,
             } => Some(problem.as_deref().unwrap_or("not read yet")),
             _ => None,
+        }
+    }
+}
+
+/// A flag naming a CA bundle file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaFlag {
+    /// `--client-ca-file`: plain client certificates.
+    ClientCa,
+    /// `--requestheader-client-ca-file`: front-proxy certificates.
+    RequestHeaderClientCa,
+}
+
+impl CaFlag {
+    /// The flag as written on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            CaFlag::ClientCa => "--client-ca-file",
+            CaFlag::RequestHeaderClientCa => "--requestheader-client-ca-file",
         }
     }
 }
@@ -218,6 +238,18 @@ impl DelegatedTrust {
         authenticator
     }
 
+    /// Puts a re-read bundle of `flag`'s file in force (nothing if that part is not the
+    /// flag's).
+    pub fn set_flag_ca(&mut self, flag: CaFlag, verifier: Arc<dyn ClientCertVerifier>) {
+        match (flag, &mut self.client_ca, &mut self.front_proxy) {
+            (CaFlag::ClientCa, Part::Flag(client_ca), _) => *client_ca = verifier,
+            (CaFlag::RequestHeaderClientCa, _, Part::Flag(front_proxy)) => {
+                front_proxy.verifier = verifier;
+            }
+            _ => {}
+        }
+    }
+
     /// Takes in the ConfigMap's data (`None`: the ConfigMap does not exist).
     pub fn apply(&mut self, data: Option<&BTreeMap<String, String>>) {
         let missing = || format!("{} does not exist", config_map());
@@ -296,7 +328,7 @@ fn client_ca_of(data: &BTreeMap<String, String>) -> Result<Arc<dyn ClientCertVer
 /// Runs until aborted; errors are retried with kube-runtime's default backoff.
 pub async fn follow(
     api: Api<ConfigMap>,
-    mut trust: DelegatedTrust,
+    trust: Arc<Mutex<DelegatedTrust>>,
     shared: SharedTrust,
     first: oneshot::Sender<()>,
 ) {
@@ -325,19 +357,19 @@ pub async fn follow(
             }
             Ok(Event::InitDone | Event::Delete(_)) => None,
             Err(error) => {
-                trust.unreadable(&error.to_string());
+                update(&trust, &shared, |trust| {
+                    trust.unreadable(&error.to_string())
+                });
                 last = None;
-                publish(&trust, &shared);
                 tell(&mut first);
                 continue;
             }
         };
         if seen.is_none() || last.as_ref() != Some(&seen) {
-            trust.apply(seen.as_ref());
+            update(&trust, &shared, |trust| trust.apply(seen.as_ref()));
             if seen.is_some() {
                 tracing::info!("authentication settings read from {}", config_map());
             }
-            publish(&trust, &shared);
         }
         last = Some(seen);
         tell(&mut first);
@@ -352,8 +384,18 @@ fn tell(first: &mut Option<oneshot::Sender<()>>) {
     }
 }
 
-/// Puts `trust` in force.
-fn publish(trust: &DelegatedTrust, shared: &SharedTrust) {
+/// Changes the trust and puts it in force, under its lock, so two sources (the ConfigMap and
+/// the CA files) never put an older version in force after a newer one.
+pub fn update(
+    trust: &Mutex<DelegatedTrust>,
+    shared: &SharedTrust,
+    change: impl FnOnce(&mut DelegatedTrust),
+) {
+    let mut trust = match trust.lock() {
+        Ok(trust) => trust,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    change(&mut trust);
     if let Err(error) = shared.replace(trust.authenticator()) {
         tracing::error!(%error, "cannot put the new authentication settings in force");
     }
