@@ -58,8 +58,11 @@ pub struct UserInfo {
     pub name: String,
     /// The user's groups.
     pub groups: Vec<String>,
-    /// Extra attributes: from a front proxy's headers (keys lowercased) or a TokenReview.
+    /// Extra attributes: from a front proxy's headers (keys lowercased and percent-decoded)
+    /// or a TokenReview.
     pub extra: BTreeMap<String, Vec<String>>,
+    /// The user's unique id, when a TokenReview gave one; passed on to SubjectAccessReviews.
+    pub uid: Option<String>,
 }
 
 /// What a connection's client certificate established, judged once per connection.
@@ -163,6 +166,7 @@ impl Authenticator {
                 name: cn,
                 groups: orgs,
                 extra: BTreeMap::new(),
+                uid: None,
             });
         }
         let mut reason =
@@ -252,6 +256,20 @@ fn why_unauthenticated(error: &Error) -> String {
 pub(crate) const TOKEN_REVIEW_FAILED: &str =
     "token authentication could not be checked (TokenReview failed)";
 
+/// An extra attribute's key from the rest of its header name, as k8s.io/apiserver reads it:
+/// lowercased (header names are), then percent-decoded (`X-Remote-Extra-Acme.com%2Fproject`
+/// → `acme.com/project`), kept as sent when that is not valid percent-encoded UTF-8.
+fn extra_key(encoded: &str) -> String {
+    let well_formed = encoded
+        .split('%')
+        .skip(1)
+        .all(|after| after.len() >= 2 && after.as_bytes()[..2].iter().all(u8::is_ascii_hexdigit));
+    match percent_encoding::percent_decode_str(encoded).decode_utf8() {
+        Ok(key) if well_formed => key.into_owned(),
+        _ => encoded.to_owned(),
+    }
+}
+
 /// The user a front proxy vouches for, from the configured request headers.
 fn from_headers(front: &FrontProxy, cn: &str, headers: &HeaderMap) -> Result<UserInfo> {
     let values = |name: &str| {
@@ -286,7 +304,7 @@ fn from_headers(front: &FrontProxy, cn: &str, headers: &HeaderMap) -> Result<Use
         };
         if let Ok(value) = value.to_str() {
             extra
-                .entry(rest.to_owned())
+                .entry(extra_key(rest))
                 .or_default()
                 .push(value.to_owned());
         }
@@ -295,6 +313,7 @@ fn from_headers(front: &FrontProxy, cn: &str, headers: &HeaderMap) -> Result<Use
         name,
         groups,
         extra,
+        uid: None,
     })
 }
 

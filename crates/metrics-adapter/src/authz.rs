@@ -149,7 +149,13 @@ pub fn attributes(path: &str) -> Option<Attributes> {
 }
 
 /// What the cache is keyed by: who asks, and what for.
-type Key = (String, Vec<String>, Vec<(String, Vec<String>)>, Attributes);
+type Key = (
+    String,
+    Option<String>,
+    Vec<String>,
+    Vec<(String, Vec<String>)>,
+    Attributes,
+);
 
 /// A SubjectAccessReview decision: allowed, or denied with the authorizer's reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,6 +184,7 @@ pub fn review(user: &UserInfo, attributes: &Attributes) -> SubjectAccessReview {
             user: Some(user.name.clone()),
             groups: Some(user.groups.clone()),
             extra: (!user.extra.is_empty()).then(|| user.extra.clone()),
+            uid: user.uid.clone(),
             non_resource_attributes: (!attributes.path.is_empty()).then(|| NonResourceAttributes {
                 path: some(&attributes.path),
                 verb: some(&attributes.verb),
@@ -192,7 +199,6 @@ pub fn review(user: &UserInfo, attributes: &Attributes) -> SubjectAccessReview {
                 subresource: some(&attributes.subresource),
                 ..ResourceAttributes::default()
             }),
-            ..SubjectAccessReviewSpec::default()
         },
         ..SubjectAccessReview::default()
     }
@@ -213,6 +219,7 @@ impl Authorizer {
     pub async fn authorize(&self, user: &UserInfo, attributes: &Attributes) -> Result<()> {
         let key: Key = (
             user.name.clone(),
+            user.uid.clone(),
             user.groups.clone(),
             user.extra
                 .iter()

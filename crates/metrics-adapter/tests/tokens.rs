@@ -25,14 +25,19 @@ fn add_token(fake: &FakeApi, token: &str, user: Value) {
 }
 
 #[tokio::test]
-async fn a_valid_token_reaches_the_router_and_its_groups_go_into_the_review() -> TestResult {
+async fn a_valid_token_reaches_the_router_and_its_uid_and_groups_go_into_the_review() -> TestResult
+{
     bounded(async {
         let fake = FakeApi::default();
         let user = "system:serviceaccount:kube-system:horizontal-pod-autoscaler";
         add_token(
             &fake,
             "hpa-token",
-            json!({"username": user, "groups": ["system:serviceaccounts", "system:authenticated"]}),
+            json!({
+                "username": user,
+                "uid": "7b3c-hpa",
+                "groups": ["system:serviceaccounts", "system:authenticated"],
+            }),
         );
         allow(&fake, user);
         let setup = start(tempfile::tempdir()?, Some(&fake), &[]).await?;
@@ -51,6 +56,7 @@ async fn a_valid_token_reaches_the_router_and_its_groups_go_into_the_review() ->
         assert!(status == 404 || status == 503, "{status}: {body}");
         let review = fake.body_of(SAR).expect("a SubjectAccessReview");
         assert_eq!(review["spec"]["user"], user, "{review}");
+        assert_eq!(review["spec"]["uid"], "7b3c-hpa", "{review}");
         assert_eq!(
             review["spec"]["groups"],
             json!(["system:serviceaccounts", "system:authenticated"]),

@@ -26,6 +26,14 @@ async fn front_proxy_headers_name_user_groups_and_extras() {
     headers.append("x-remote-group", HeaderValue::from_static("dev"));
     headers.append("x-remote-group", HeaderValue::from_static("ops"));
     headers.insert("x-remote-extra-scopes", HeaderValue::from_static("a"));
+    // Keys are percent-decoded as k8s.io/apiserver does; malformed encodings are kept as sent.
+    headers.insert(
+        "x-remote-extra-acme.com%2fproject",
+        HeaderValue::from_static("p1"),
+    );
+    headers.insert("x-remote-extra-odd%zz", HeaderValue::from_static("x"));
+    headers.insert("x-remote-extra-caf%c3%a9", HeaderValue::from_static("y"));
+    headers.insert("x-remote-extra-bad%ff", HeaderValue::from_static("z"));
     let user = auth
         .authenticate(&Peer::FrontProxy("aggregator".into()), &headers, None)
         .await
@@ -33,6 +41,11 @@ async fn front_proxy_headers_name_user_groups_and_extras() {
     assert_eq!(user.name, "alice");
     assert_eq!(user.groups, ["dev", "ops"]);
     assert_eq!(user.extra["scopes"], ["a"]);
+    assert_eq!(user.extra["acme.com/project"], ["p1"]);
+    assert_eq!(user.extra["odd%zz"], ["x"]);
+    assert_eq!(user.extra["café"], ["y"]);
+    assert_eq!(user.extra["bad%ff"], ["z"]);
+    assert_eq!(user.extra.len(), 5);
 }
 
 #[tokio::test]
@@ -94,6 +107,7 @@ fn chains_are_judged_per_ca() {
             name: "bob".into(),
             groups: vec!["team-a".into()],
             extra: BTreeMap::new(),
+            uid: None,
         })
     );
     let stranger = der(other.client_cert("eve", &[]).unwrap());

@@ -129,6 +129,7 @@ impl TokenReviewer {
                 name,
                 groups: user.groups.unwrap_or_default(),
                 extra: user.extra.unwrap_or_default(),
+                uid: user.uid.filter(|uid| !uid.is_empty()),
             }),
             Some(true) => Verdict::Rejected(
                 "invalid bearer token: the TokenReview authenticated it but named no user".into(),

@@ -64,11 +64,12 @@ fn request_attributes_follow_the_request_info() {
 }
 
 #[test]
-fn the_review_carries_user_groups_and_extra() {
+fn the_review_carries_user_uid_groups_and_extra() {
     let user = UserInfo {
         name: "alice".to_owned(),
         groups: vec!["dev".to_owned()],
         extra: [("scopes".to_owned(), vec!["a".to_owned(), "b".to_owned()])].into(),
+        uid: Some("uid-1".to_owned()),
     };
     let attributes =
         attributes("/apis/custom.metrics.k8s.io/v1beta2/namespaces/ns1/pods/*/rps").unwrap();
@@ -77,6 +78,7 @@ fn the_review_carries_user_groups_and_extra() {
         body["spec"],
         serde_json::json!({
             "user": "alice",
+            "uid": "uid-1",
             "groups": ["dev"],
             "extra": {"scopes": ["a", "b"]},
             "resourceAttributes": {"verb": "list", "group": "custom.metrics.k8s.io",
@@ -92,7 +94,13 @@ async fn the_cache_is_bounded() {
     let attributes =
         attributes("/apis/custom.metrics.k8s.io/v1beta2/namespaces/ns1/pods/*/rps").unwrap();
     for i in 0..CACHE_CAPACITY + 5 {
-        let key: Key = (format!("user-{i}"), vec![], vec![], attributes.clone());
+        let key: Key = (
+            format!("user-{i}"),
+            None,
+            vec![],
+            vec![],
+            attributes.clone(),
+        );
         authorizer.remember(key, Decision::Allowed);
         assert!(authorizer.cache.len() <= CACHE_CAPACITY);
     }
