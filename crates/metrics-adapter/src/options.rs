@@ -115,6 +115,11 @@ pub struct Options {
     /// The store deadline of each request (and of each relist).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub query_timeout: Duration,
+
+    /// After SIGTERM, how long to keep serving with `/readyz` failing, so the Service stops
+    /// routing here before the listener closes (k8s.io/apiserver's flag of the same name).
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub shutdown_delay_duration: Duration,
 }
 
 impl Options {

@@ -29,6 +29,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, Response, header};
 use axum::response::IntoResponse;
 use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
 use kube::Api;
 use metrics_model::association::GroupResource;
 use metrics_store::{Coalescing, HttpStore, Instrumented};
@@ -57,6 +58,10 @@ use crate::{Config, Error, Result, defaults};
 /// Paths answered without authentication.
 pub const HEALTH_PATHS: &[&str] = &["/healthz", "/livez", "/readyz"];
 
+/// How long open connections get, beyond `--query-timeout`, to finish their requests at
+/// shutdown before they are closed.
+const DRAIN_MARGIN: Duration = Duration::from_secs(2);
+
 /// How long a client may take to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -79,6 +84,9 @@ impl Drop for Background {
 /// An adapter bound to its port, its relist task running, ready to [`Adapter::serve`].
 pub struct Adapter {
     listener: TcpListener,
+    server: Arc<Server<Store>>,
+    shutdown_delay: Duration,
+    drain_timeout: Duration,
     trust: SharedTrust,
     tokens: Option<Arc<TokenReviewer>>,
     authz: Option<Arc<Authorizer>>,
@@ -285,7 +293,7 @@ impl Adapter {
             provider = provider.with_objects(objects);
         }
         let server = Arc::new(Server::new(provider, options.query_timeout));
-        let app = router(server).route("/metrics", metrics_route(telemetry.clone()));
+        let app = router(Arc::clone(&server)).route("/metrics", metrics_route(telemetry.clone()));
         let address = SocketAddr::new(options.bind_address, options.secure_port);
         let listener = TcpListener::bind(address).await.map_err(|e| Error::Tls {
             what: format!("listening on {address}"),
@@ -293,6 +301,10 @@ impl Adapter {
         })?;
         Ok(Adapter {
             listener,
+            server,
+            shutdown_delay: options.shutdown_delay_duration,
+            // A request in flight ends within its store deadline; a little more for the rest.
+            drain_timeout: options.query_timeout + DRAIN_MARGIN,
             trust,
             tokens: kube.map(|client| Arc::new(TokenReviewer::new(client))),
             authz: authorizer,
@@ -310,13 +322,28 @@ impl Adapter {
         })
     }
 
-    /// Serves HTTPS until `shutdown` completes, then stops accepting, relisting and watching.
+    /// Serves HTTPS until `shutdown` completes; then, as kube-apiserver terminates: `/readyz`
+    /// fails at once while everything is still served for `--shutdown-delay-duration` (so
+    /// the Service stops routing here first), then the listener closes, open connections
+    /// finish the requests they are answering (at most `--query-timeout` and a little more)
+    /// and close, and relisting and watching stop.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
-        tokio::pin!(shutdown);
         tracing::info!(address = ?self.listener.local_addr().ok(), "serving HTTPS");
+        let graceful = GracefulShutdown::new();
+        let delay = self.shutdown_delay;
+        let server = Arc::clone(&self.server);
+        let stop = async move {
+            shutdown.await;
+            server.begin_termination();
+            if !delay.is_zero() {
+                tracing::info!(?delay, "shutting down: not ready, still serving");
+                tokio::time::sleep(delay).await;
+            }
+        };
+        tokio::pin!(stop);
         loop {
             let accepted = tokio::select! {
-                () = &mut shutdown => break,
+                () = &mut stop => break,
                 accepted = self.listener.accept() => accepted,
             };
             let (tcp, remote) = match accepted {
@@ -335,6 +362,7 @@ impl Adapter {
             let authz = self.authz.clone();
             let app = self.app.clone();
             let requests = self.requests.clone();
+            let watcher = graceful.watcher();
             tokio::spawn(async move {
                 let trust = shared.current();
                 let accept = trust.acceptor.accept(tcp);
@@ -373,13 +401,27 @@ impl Adapter {
                         response
                     }
                 });
-                if let Err(error) = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await
-                {
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service);
+                if let Err(error) = watcher.watch(connection).await {
                     tracing::debug!(%remote, %error, "connection ended with an error");
                 }
             });
+        }
+        drop(self.listener);
+        let open = graceful.count();
+        tracing::info!(
+            open,
+            "listener closed; open connections finish their requests"
+        );
+        if tokio::time::timeout(self.drain_timeout, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                timeout = ?self.drain_timeout,
+                "connections still busy at the end of the drain are dropped"
+            );
         }
         // Stops relisting and watching the ConfigMap.
         drop(self.background);

@@ -6,6 +6,7 @@
 //! in front of it; served alone it must not be exposed beyond loopback. It never redirects.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -42,6 +43,7 @@ const EXTERNAL_VERSIONS: &[&str] = &["v1beta1"];
 pub struct Server<S> {
     provider: Provider<S>,
     query_timeout: Duration,
+    terminating: AtomicBool,
 }
 
 impl<S: MetricsStore> Server<S> {
@@ -50,7 +52,14 @@ impl<S: MetricsStore> Server<S> {
         Server {
             provider,
             query_timeout,
+            terminating: AtomicBool::new(false),
         }
+    }
+
+    /// From now on `/readyz` fails (everything else is still served): the process is shutting
+    /// down and the Service should stop sending requests here.
+    pub fn begin_termination(&self) {
+        self.terminating.store(true, Ordering::Relaxed);
     }
 
     /// The provider, for the relist task.
@@ -325,7 +334,12 @@ async fn ready<S: MetricsStore>(State(server): State<Arc<Server<S>>>) -> Respons
             )
         })
         .unwrap_or_default();
-    if registry.is_ready() {
+    if server.terminating.load(Ordering::Relaxed) {
+        status_response(&failure(
+            StatusReason::ServiceUnavailable,
+            "not ready: shutting down".to_owned(),
+        ))
+    } else if registry.is_ready() {
         format!("ok{warning}").into_response()
     } else {
         status_response(&failure(

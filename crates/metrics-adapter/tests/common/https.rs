@@ -55,6 +55,17 @@ pub async fn start_with_store(
     flags: &[String],
     store_url: Option<String>,
 ) -> Result<Setup, Box<dyn std::error::Error>> {
+    start_until(dir, fake, flags, store_url, std::future::pending()).await
+}
+
+/// As [`start_with_store`], serving until `shutdown` completes.
+pub async fn start_until(
+    dir: tempfile::TempDir,
+    fake: Option<&FakeApi>,
+    flags: &[String],
+    store_url: Option<String>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<Setup, Box<dyn std::error::Error>> {
     let server = TestCa::new(dir.path(), "server")?;
     let serving = server.server_cert("serving")?;
     let closed = match store_url {
@@ -77,7 +88,7 @@ pub async fn start_with_store(
     let options = Options::try_parse_from(args)?;
     let adapter = Adapter::start_with(&options, fake.map(FakeApi::client)).await?;
     let port = adapter.local_addr()?.port();
-    let task = tokio::spawn(adapter.serve(std::future::pending()));
+    let task = tokio::spawn(adapter.serve(shutdown));
     Ok(Setup {
         dir,
         server,
@@ -88,6 +99,11 @@ pub async fn start_with_store(
 }
 
 impl Setup {
+    /// Whether `serve` has returned (after its shutdown).
+    pub fn stopped(&self) -> bool {
+        self.task.is_finished()
+    }
+
     pub fn ca(&self, name: &str) -> TestCa {
         TestCa::new(self.dir.path(), name).unwrap()
     }
