@@ -258,16 +258,19 @@ pub(crate) const TOKEN_REVIEW_FAILED: &str =
 
 /// An extra attribute's key from the rest of its header name, as k8s.io/apiserver reads it:
 /// lowercased (header names are), then percent-decoded (`X-Remote-Extra-Acme.com%2Fproject`
-/// → `acme.com/project`), kept as sent when that is not valid percent-encoded UTF-8.
+/// → `acme.com/project`); kept as sent when an escape is malformed (Go's `url.PathUnescape`
+/// fails then). Decoded bytes that are not UTF-8 become U+FFFD, as Go's JSON encoding of the
+/// SubjectAccessReview writes them.
 fn extra_key(encoded: &str) -> String {
     let well_formed = encoded
         .split('%')
         .skip(1)
         .all(|after| after.len() >= 2 && after.as_bytes()[..2].iter().all(u8::is_ascii_hexdigit));
-    match percent_encoding::percent_decode_str(encoded).decode_utf8() {
-        Ok(key) if well_formed => key.into_owned(),
-        _ => encoded.to_owned(),
+    if !well_formed {
+        return encoded.to_owned();
     }
+    let bytes: Vec<u8> = percent_encoding::percent_decode_str(encoded).collect();
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// The user a front proxy vouches for, from the configured request headers.

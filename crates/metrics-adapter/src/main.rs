@@ -41,8 +41,20 @@ fn main() -> ExitCode {
     })
 }
 
-/// Completes on SIGTERM or Ctrl-C.
+/// Completes on SIGTERM or Ctrl-C; a second one while shutting down exits at once (status 1),
+/// as kube-apiserver does.
 async fn shutdown_signal() {
+    next_signal().await;
+    tracing::info!("shutting down; a second signal exits at once");
+    tokio::spawn(async {
+        next_signal().await;
+        tracing::warn!("second signal: exiting without finishing the requests in flight");
+        std::process::exit(1);
+    });
+}
+
+/// Completes on the next SIGTERM or Ctrl-C.
+async fn next_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -62,5 +74,4 @@ async fn shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
-    tracing::info!("shutting down");
 }

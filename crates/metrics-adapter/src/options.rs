@@ -116,8 +116,9 @@ pub struct Options {
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub query_timeout: Duration,
 
-    /// After SIGTERM, how long to keep serving with `/readyz` failing, so the Service stops
-    /// routing here before the listener closes (k8s.io/apiserver's flag of the same name).
+    /// After SIGTERM, how long to keep serving with `/readyz` failing before the listener
+    /// closes, covering the time a deleted pod's endpoint removal takes to reach its clients
+    /// (k8s.io/apiserver's flag of the same name).
     #[arg(long, default_value = "0s", value_parser = parse_duration)]
     pub shutdown_delay_duration: Duration,
 }

@@ -36,7 +36,7 @@ use metrics_store::{Coalescing, HttpStore, Instrumented};
 use rustls_pki_types::CertificateDer;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 use tower_service::Service;
 
 use crate::auth::ca_files::CaFiles;
@@ -304,7 +304,7 @@ impl Adapter {
             server,
             shutdown_delay: options.shutdown_delay_duration,
             // A request in flight ends within its store deadline; a little more for the rest.
-            drain_timeout: options.query_timeout + DRAIN_MARGIN,
+            drain_timeout: options.query_timeout.saturating_add(DRAIN_MARGIN),
             trust,
             tokens: kube.map(|client| Arc::new(TokenReviewer::new(client))),
             authz: authorizer,
@@ -330,6 +330,7 @@ impl Adapter {
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
         tracing::info!(address = ?self.listener.local_addr().ok(), "serving HTTPS");
         let graceful = GracefulShutdown::new();
+        let mut connections = JoinSet::new();
         let delay = self.shutdown_delay;
         let server = Arc::clone(&self.server);
         let stop = async move {
@@ -363,7 +364,9 @@ impl Adapter {
             let app = self.app.clone();
             let requests = self.requests.clone();
             let watcher = graceful.watcher();
-            tokio::spawn(async move {
+            // Ended connections are reaped as new ones come, so the set stays the open ones.
+            while connections.try_join_next().is_some() {}
+            connections.spawn(async move {
                 let trust = shared.current();
                 let accept = trust.acceptor.accept(tcp);
                 let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await {
@@ -420,9 +423,10 @@ impl Adapter {
         {
             tracing::warn!(
                 timeout = ?self.drain_timeout,
-                "connections still busy at the end of the drain are dropped"
+                "connections still busy at the end of the drain are closed"
             );
         }
+        connections.shutdown().await;
         // Stops relisting and watching the ConfigMap.
         drop(self.background);
     }

@@ -321,8 +321,9 @@ async fn alive() -> &'static str {
     "ok"
 }
 
-/// Ready once a relist succeeded recently; a configuration file that failed to reload is
-/// reported in the body but does not withdraw readiness (see [`crate::reload`]).
+/// Ready once a relist succeeded recently, and not once termination began
+/// ([`Server::begin_termination`]); a configuration file that failed to reload is reported in
+/// the body but does not withdraw readiness (see [`crate::reload`]).
 async fn ready<S: MetricsStore>(State(server): State<Arc<Server<S>>>) -> Response {
     let registry = server.provider.registry();
     let warning = registry

@@ -3,11 +3,15 @@
 //! cert-manager renews the adapter's certificate (`deploy/adapter/certificates.yaml`: every 60
 //! days) and the kubelet then swaps the files of the mounted Secret; an adapter that read them
 //! once would serve the old certificate until it expired and the aggregator stopped trusting it.
-//! As k8s.io/apiserver's dynamic serving certificate does, the files are read every
-//! [`CERT_POLL_INTERVAL`] and compared with what was read last. A changed pair whose key matches
-//! its certificate is served from the next handshake on (open connections keep theirs); a pair
-//! that cannot be read or parsed, or whose key belongs to another certificate (a key written
-//! before its certificate), is logged once and the previous certificate keeps serving.
+//! Like k8s.io/apiserver's dynamic serving certificate (which watches the files and re-reads
+//! them every minute), the adapter reloads them without a restart: it reads them every
+//! [`CERT_POLL_INTERVAL`] (two small files; a mounted Secret changes by a symlink swap that a
+//! watch on the files themselves would miss) and compares them with what it read last. A changed
+//! pair whose key matches its certificate is served from the next handshake on (open connections
+//! keep theirs); a pair that cannot be read or parsed, or whose key belongs to another
+//! certificate (a key written before its certificate), is logged once and the previous
+//! certificate keeps serving. A read that straddles the swap (the certificate changed between
+//! reading it and reading the key) is dropped and read again at the next tick.
 //!
 //! Without the two flags the adapter serves a self-signed certificate generated at start, which
 //! never changes.
@@ -21,30 +25,33 @@ use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::{Error, Result, tls};
+use crate::Result;
+use crate::tls::{self, tls_error};
 
 /// How often the certificate and key files are read to see whether they changed.
 pub const CERT_POLL_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The certificate every handshake is answered with; also the TLS configuration's resolver.
-#[derive(Debug)]
 pub struct ServingCert {
     current: RwLock<Arc<CertifiedKey>>,
     files: Option<Files>,
 }
 
 /// Where the pair is read from, and the bytes read last (changed bytes are parsed again).
-#[derive(Debug)]
 struct Files {
     cert: PathBuf,
     key: PathBuf,
     last_read: Mutex<(Vec<u8>, Vec<u8>)>,
 }
 
-fn tls_error(what: impl Into<String>, reason: impl std::fmt::Display) -> Error {
-    Error::Tls {
-        what: what.into(),
-        reason: reason.to_string(),
+impl std::fmt::Debug for ServingCert {
+    /// Names the files, never their bytes: the key must not reach a log through `{:?}` of the
+    /// TLS configuration that holds this resolver.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServingCert")
+            .field("cert_file", &self.files.as_ref().map(|files| &files.cert))
+            .field("key_file", &self.files.as_ref().map(|files| &files.key))
+            .finish_non_exhaustive()
     }
 }
 
@@ -60,10 +67,13 @@ fn certified_key(cert: &Path, cert_pem: &[u8], key: &Path, key_pem: &[u8]) -> Re
     let private_key = PrivateKeyDer::from_pem_slice(key_pem)
         .map_err(|e| tls_error(format!("--tls-private-key-file {}", key.display()), e))?;
     CertifiedKey::from_der(chain, private_key, &tls::provider()).map_err(|e| {
-        tls_error(
-            format!("{} and {}", cert.display(), key.display()),
-            format!("the key does not fit the certificate: {e}"),
-        )
+        let reason = match e {
+            rustls::Error::InconsistentKeys(_) => {
+                format!("the key does not fit the certificate: {e}")
+            }
+            other => other.to_string(),
+        };
+        tls_error(format!("{} and {}", cert.display(), key.display()), reason)
     })
 }
 
@@ -122,8 +132,9 @@ impl ServingCert {
     }
 
     /// Reads the files once; puts a changed, valid pair in force. `Ok(true)`: a new pair is
-    /// served; `Ok(false)`: nothing changed; an error: the changed pair is unusable and the
-    /// previous one keeps serving (the same bytes are not judged again).
+    /// served; `Ok(false)`: nothing changed (or the files were caught mid-swap: read again at
+    /// the next call); an error: the changed pair is unusable and the previous one keeps
+    /// serving (the same bytes are not judged again).
     pub async fn check(&self) -> Result<bool> {
         let Some(files) = &self.files else {
             return Ok(false);
@@ -135,17 +146,21 @@ impl ServingCert {
         };
         let cert_pem = read(&files.cert, "--tls-cert-file").await?;
         let key_pem = read(&files.key, "--tls-private-key-file").await?;
-        {
-            let mut last_read = files
-                .last_read
-                .lock()
-                .map_err(|_| tls_error("the serving certificate", "its lock is poisoned"))?;
-            if last_read.0 == cert_pem && last_read.1 == key_pem {
-                return Ok(false);
-            }
-            *last_read = (cert_pem.clone(), key_pem.clone());
+        if read(&files.cert, "--tls-cert-file").await? != cert_pem {
+            return Ok(false);
         }
-        let certified = Arc::new(certified_key(&files.cert, &cert_pem, &files.key, &key_pem)?);
+        // Judged and put in force under the lock: two checks at once cannot leave the older
+        // pair in force while the newer one counts as read.
+        let mut last_read = files
+            .last_read
+            .lock()
+            .map_err(|_| tls_error("the serving certificate", "its lock is poisoned"))?;
+        if last_read.0 == cert_pem && last_read.1 == key_pem {
+            return Ok(false);
+        }
+        let certified = certified_key(&files.cert, &cert_pem, &files.key, &key_pem);
+        *last_read = (cert_pem, key_pem);
+        let certified = Arc::new(certified?);
         match self.current.write() {
             Ok(mut current) => *current = certified,
             Err(poisoned) => *poisoned.into_inner() = certified,
@@ -166,7 +181,7 @@ impl ServingCert {
                     failing = None;
                     tracing::info!("serving certificate reloaded; new connections get the new one");
                 }
-                Ok(false) => {}
+                Ok(false) => failing = None,
                 Err(error) => {
                     // A missing file is reported once, not every interval.
                     let shown = error.to_string();

@@ -1,5 +1,6 @@
-//! TLS for the adapter: the server's certificate (from `--tls-cert-file`/`--tls-private-key-file`,
-//! or a self-signed pair generated at start), and the client-certificate CAs
+//! TLS for the adapter: the server's configuration around the serving certificate
+//! ([`crate::serving_cert`]; a self-signed pair is generated here when no files are given), and
+//! the client-certificate CAs
 //! (`--requestheader-client-ca-file`, `--client-ca-file`, or the PEM bundles of the
 //! `extension-apiserver-authentication` ConfigMap).
 //!
@@ -34,7 +35,8 @@ pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn tls_error(what: impl Into<String>, reason: impl std::fmt::Display) -> Error {
+/// A TLS set-up error about `what` (a flag and its file, or a step).
+pub(crate) fn tls_error(what: impl Into<String>, reason: impl std::fmt::Display) -> Error {
     Error::Tls {
         what: what.into(),
         reason: reason.to_string(),

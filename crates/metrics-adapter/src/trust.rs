@@ -1,9 +1,9 @@
 //! The trust in force: which CAs authenticate client certificates (an [`Authenticator`]) and
 //! the TLS configuration whose handshake hints those CAs' subjects. Both are replaced together
-//! when the `extension-apiserver-authentication` ConfigMap changes
-//! ([`crate::auth::delegated`]): a Go client such as kube-apiserver's aggregator sends its
-//! certificate only when its issuer is among the hinted CAs, so stale hints after a CA
-//! rotation would make it send none.
+//! when the `extension-apiserver-authentication` ConfigMap or a CA file changes
+//! ([`crate::auth::delegated`], [`crate::auth::ca_files`]): a Go client such as
+//! kube-apiserver's aggregator sends its certificate only when its issuer is among the hinted
+//! CAs, so stale hints after a CA rotation would make it send none.
 //!
 //! Readers take an `Arc` snapshot; a replacement never changes a snapshot already taken, so a
 //! connection sees one consistent trust per judgement.
@@ -24,7 +24,7 @@ pub struct Trust {
     pub acceptor: TlsAcceptor,
 }
 
-/// The trust in force, shared by the accept loop and the ConfigMap watch.
+/// The trust in force, shared by the accept loop, the ConfigMap watch and the CA file poller.
 #[derive(Clone)]
 pub struct SharedTrust {
     current: Arc<RwLock<Arc<Trust>>>,
@@ -39,7 +39,7 @@ impl std::fmt::Debug for SharedTrust {
 
 /// The trust of `authenticator`, answering handshakes with the certificate `serving` holds.
 fn trust(serving: &Arc<ServingCert>, authenticator: Authenticator) -> Result<Trust> {
-    let config = tls::server_config(serving.clone(), &authenticator.ca_verifiers())?;
+    let config = tls::server_config(Arc::clone(serving) as _, &authenticator.ca_verifiers())?;
     Ok(Trust {
         authenticator: Arc::new(authenticator),
         acceptor: TlsAcceptor::from(config),

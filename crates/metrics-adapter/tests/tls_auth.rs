@@ -1,8 +1,8 @@
 //! The adapter over HTTPS with authentication: front-proxy certificates with request headers,
 //! plain client certificates (and their CA file rotated under the running adapter), and every
-//! way of being refused (401 `Status`); health probes without credentials; upgrades refused; `kubectl get --raw` against the adapter directly; and
-//! the binary's refusal to start without `--authorization-always-allow` or a Kubernetes
-//! configuration.
+//! way of being refused (401 `Status`); health probes without credentials; upgrades refused;
+//! `kubectl get --raw` against the adapter directly; and the binary's refusal to start without
+//! `--authorization-always-allow` or a Kubernetes configuration.
 //!
 //! The store is a closed port: discovery documents do not need it.
 

@@ -132,8 +132,9 @@ impl<S: MetricsStore + 'static> MetricsStore for Coalescing<S> {
                 .map_err(|_| Error::Timeout { deadline })?
                 .map_err(|_| ended())?
                 .clone();
-            // The last one to let go of the flight takes the samples without copying them
-            // (the usual case: nobody else asked the same question at the same moment).
+            // The last one to let go of the flight usually takes the samples without copying
+            // them (nobody else asked the same question at the same moment, and the flight's
+            // task has let go of its sender); otherwise they are copied.
             drop(flight);
             match outcome {
                 Some(Ok(samples)) => {

@@ -111,7 +111,11 @@ fn data(status: u16, body: &[u8]) -> Result<&RawValue> {
                 },
             })
         }
-        (other, _) => Err(bad(status, format!("status {other:?} without data"))),
+        ("success", None) => Err(bad(status, "status \"success\" without data")),
+        (other, _) => Err(bad(
+            status,
+            format!("unexpected status {other:?} (neither success nor error)"),
+        )),
     }
 }
 
@@ -306,8 +310,9 @@ mod tests {
             (&b"<html>502 Bad Gateway</html>"[..], "body starts"),
             (br#"{"status":"success","data":{"resultType":"string","result":[1,"x"]}}"#, "expected a vector"),
             (br#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"abc"]}]}}"#, "not a number"),
-            (br#"{"status":"weird"}"#, "without data"),
-            (br#"{"status":"weird","data":{"resultType":"vector","result":[]}}"#, "without data"),
+            (br#"{"status":"weird"}"#, "unexpected status"),
+            (br#"{"status":"weird","data":{"resultType":"vector","result":[]}}"#, "unexpected status"),
+            (br#"{"status":"success"}"#, "without data"),
         ] {
             match instant(200, body) {
                 Err(Error::BadResponse { reason, .. }) => assert!(reason.contains(expected), "{reason}"),

@@ -82,8 +82,10 @@ pub async fn start_until(
         format!("--tls-cert-file={}", serving.cert_path.display()),
         format!("--tls-private-key-file={}", serving.key_path.display()),
         format!("--prometheus-url={closed}"),
-        "--query-timeout=2s".to_owned(),
     ];
+    if !flags.iter().any(|flag| flag.starts_with("--query-timeout")) {
+        args.push("--query-timeout=2s".to_owned());
+    }
     args.extend_from_slice(flags);
     let options = Options::try_parse_from(args)?;
     let adapter = Adapter::start_with(&options, fake.map(FakeApi::client)).await?;
