@@ -204,6 +204,20 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
+/// The options of `extra` flags besides a store URL, for unit tests of what reads them.
+#[cfg(test)]
+pub(crate) fn for_tests(extra: &[String]) -> Options {
+    let mut args = vec![
+        "sextant-adapter".to_owned(),
+        "--prometheus-url=http://127.0.0.1:1".to_owned(),
+    ];
+    args.extend_from_slice(extra);
+    match Options::try_parse_from(args) {
+        Ok(options) => options,
+        Err(error) => panic!("test flags {extra:?}: {error}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -1,21 +1,23 @@
 #![allow(clippy::unwrap_used)]
 
-use clap::Parser;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use test_support::pki::{IssuedCert, TestCa};
 
 use super::*;
 use crate::auth::Peer;
+use crate::options::for_tests as options;
 use crate::serving_cert::ServingCert;
 
-fn options(extra: &[String]) -> Options {
-    let mut args = vec![
-        "sextant-adapter".to_owned(),
-        "--prometheus-url=http://127.0.0.1:1".to_owned(),
-    ];
-    args.extend_from_slice(extra);
-    Options::try_parse_from(args).unwrap()
+/// The trust of `options` (no Kubernetes connection), in force, and its CA files.
+fn watched(options: &Options) -> (Mutex<DelegatedTrust>, SharedTrust, CaFiles) {
+    let delegated = DelegatedTrust::from_flags(options, false).unwrap();
+    let shared = SharedTrust::new(
+        Arc::new(ServingCert::load(None, None).unwrap()),
+        delegated.authenticator(),
+    )
+    .unwrap();
+    (Mutex::new(delegated), shared, CaFiles::of(options).unwrap())
 }
 
 /// What the trust in force makes of `cert`.
@@ -35,15 +37,8 @@ async fn a_rotated_client_ca_file_authenticates_the_new_ca_and_garbage_keeps_the
     let new = TestCa::new(dir.path(), "new").unwrap();
     let file = dir.path().join("client-ca.pem");
     std::fs::write(&file, old.cert_pem()).unwrap();
-    let options = options(&[format!("--client-ca-file={}", file.display())]);
-    let delegated = DelegatedTrust::from_flags(&options, false).unwrap();
-    let shared = SharedTrust::new(
-        Arc::new(ServingCert::load(None, None).unwrap()),
-        delegated.authenticator(),
-    )
-    .unwrap();
-    let delegated = Mutex::new(delegated);
-    let mut files = CaFiles::of(&options).unwrap();
+    let (delegated, shared, mut files) =
+        watched(&options(&[format!("--client-ca-file={}", file.display())]));
     let (alice, bob) = (
         old.client_cert("alice", &[]).unwrap(),
         new.client_cert("bob", &[]).unwrap(),
@@ -96,14 +91,7 @@ async fn a_rotated_front_proxy_ca_keeps_the_request_header_flags() {
         format!("--requestheader-client-ca-file={}", file.display()),
         "--requestheader-allowed-names=front-proxy-client".to_owned(),
     ]);
-    let delegated = DelegatedTrust::from_flags(&options, false).unwrap();
-    let shared = SharedTrust::new(
-        Arc::new(ServingCert::load(None, None).unwrap()),
-        delegated.authenticator(),
-    )
-    .unwrap();
-    let delegated = Mutex::new(delegated);
-    let mut files = CaFiles::of(&options).unwrap();
+    let (delegated, shared, mut files) = watched(&options);
     files.check(&delegated, &shared).await;
 
     std::fs::write(&file, new.cert_pem()).unwrap();

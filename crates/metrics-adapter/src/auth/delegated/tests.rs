@@ -2,19 +2,11 @@
 
 use super::*;
 use crate::auth::Peer;
-use clap::Parser;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use test_support::pki::TestCa;
 
-fn options(extra: &[String]) -> Options {
-    let mut args = vec![
-        "sextant-adapter".to_owned(),
-        "--prometheus-url=http://127.0.0.1:1".to_owned(),
-    ];
-    args.extend_from_slice(extra);
-    Options::try_parse_from(args).unwrap()
-}
+use crate::options::for_tests as options;
 
 fn chain(cert: &test_support::pki::IssuedCert) -> Vec<CertificateDer<'static>> {
     vec![CertificateDer::from_pem_file(&cert.cert_path).unwrap()]
