@@ -323,10 +323,10 @@ impl Adapter {
     }
 
     /// Serves HTTPS until `shutdown` completes; then, as kube-apiserver terminates: `/readyz`
-    /// fails at once while everything is still served for `--shutdown-delay-duration` (so
-    /// the Service stops routing here first), then the listener closes, open connections
-    /// finish the requests they are answering (at most `--query-timeout` and a little more)
-    /// and close, and relisting and watching stop.
+    /// fails at once while everything is still served for `--shutdown-delay-duration` (while
+    /// the removal of a deleted pod's endpoint reaches its clients), then the listener closes,
+    /// open connections finish the requests they are answering (at most `--query-timeout` and
+    /// a little more) and close, and relisting and watching stop.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
         tracing::info!(address = ?self.listener.local_addr().ok(), "serving HTTPS");
         let graceful = GracefulShutdown::new();
