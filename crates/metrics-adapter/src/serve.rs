@@ -222,6 +222,11 @@ impl Adapter {
             }
         };
         let (config, config_text) = load_config(options)?;
+        let registry = Arc::new(Registry::new(
+            Arc::new(config),
+            options.metrics_relist_interval,
+        ));
+        let telemetry = Telemetry::new(registry.metrics());
         let delegated = DelegatedTrust::from_flags(options, kube.is_some())?;
         let serving = Arc::new(ServingCert::load(
             options.tls_cert_file.as_deref(),
@@ -230,14 +235,19 @@ impl Adapter {
         let trust = SharedTrust::new(Arc::clone(&serving), delegated.authenticator())?;
         let reads_config_map = delegated.reads_config_map();
         let delegated = Arc::new(Mutex::new(delegated));
+        serving.record_expiry(&telemetry.tls);
         let mut background = Background::default();
         if serving.from_files() {
-            background.0.push(tokio::spawn(serving.run()));
+            background
+                .0
+                .push(tokio::spawn(serving.run(telemetry.tls.clone())));
         }
         if let Some(files) = CaFiles::of(options) {
-            background.0.push(tokio::spawn(
-                files.run(Arc::clone(&delegated), trust.clone()),
-            ));
+            background.0.push(tokio::spawn(files.run(
+                Arc::clone(&delegated),
+                trust.clone(),
+                telemetry.tls.clone(),
+            )));
         }
         if let Some(client) = &kube
             && reads_config_map
@@ -262,11 +272,6 @@ impl Adapter {
                 );
             }
         }
-        let registry = Arc::new(Registry::new(
-            Arc::new(config),
-            options.metrics_relist_interval,
-        ));
-        let telemetry = Telemetry::new(registry.metrics());
         let http = HttpStore::new(options.store_config())?;
         let store: Arc<Store> = Arc::new(Coalescing::new(Arc::new(Instrumented::new(
             http,

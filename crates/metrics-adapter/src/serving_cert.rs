@@ -26,6 +26,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::Result;
+use crate::telemetry::{TlsFile, TlsMetrics};
 use crate::tls::{self, tls_error};
 
 /// How often the certificate and key files are read to see whether they changed.
@@ -123,6 +124,22 @@ impl ServingCert {
         self.files.is_some()
     }
 
+    /// When the certificate in force expires (Unix seconds), for the expiry gauge; `None` if
+    /// its end-entity certificate cannot be parsed.
+    pub fn not_after(&self) -> Option<i64> {
+        let current = self.current();
+        let end_entity = current.cert.first()?;
+        let (_, parsed) = x509_parser::parse_x509_certificate(end_entity.as_ref()).ok()?;
+        Some(parsed.validity().not_after.timestamp())
+    }
+
+    /// Sets the expiry gauge of `metrics` to the certificate in force.
+    pub fn record_expiry(&self, metrics: &TlsMetrics) {
+        if let Some(not_after) = self.not_after() {
+            metrics.set_serving_expiry(not_after);
+        }
+    }
+
     /// The certificate and key in force.
     pub fn current(&self) -> Arc<CertifiedKey> {
         match self.current.read() {
@@ -168,9 +185,10 @@ impl ServingCert {
         Ok(true)
     }
 
-    /// Checks the files every [`CERT_POLL_INTERVAL`] forever, logging what happens; for a
+    /// Checks the files every [`CERT_POLL_INTERVAL`] forever, logging what happens and
+    /// recording it in `metrics` (reloads, the expiry of the certificate in force); for a
     /// background task.
-    pub async fn run(self: Arc<Self>) {
+    pub async fn run(self: Arc<Self>, metrics: TlsMetrics) {
         let mut ticks = tokio::time::interval(CERT_POLL_INTERVAL);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut failing = None;
@@ -179,6 +197,8 @@ impl ServingCert {
             match self.check().await {
                 Ok(true) => {
                     failing = None;
+                    metrics.record_reload(TlsFile::ServingCertificate, true);
+                    self.record_expiry(&metrics);
                     tracing::info!("serving certificate reloaded; new connections get the new one");
                 }
                 Ok(false) => failing = None,
@@ -187,6 +207,7 @@ impl ServingCert {
                     let shown = error.to_string();
                     if failing.as_ref() != Some(&shown) {
                         tracing::error!(%error, "serving certificate not reloaded; serving the previous one");
+                        metrics.record_reload(TlsFile::ServingCertificate, false);
                         failing = Some(shown);
                     }
                 }

@@ -1,7 +1,8 @@
 //! The adapter's own metrics, served at `/metrics` in the Prometheus text format
 //! (prometheus-client): API requests by group and code, store calls by operation and outcome
-//! ([`metrics_store::StoreMetrics`]), relists, the size of the catalog, and configuration
-//! reloads. Every name starts with `sextant_adapter_`.
+//! ([`metrics_store::StoreMetrics`]), relists, the size of the catalog, configuration
+//! reloads, reloads of the TLS files and the serving certificate's expiry. Every name starts
+//! with `sextant_adapter_`.
 //!
 //! No label carries a namespace, object or metric name, so the series count stays fixed
 //! whatever the cluster does.
@@ -197,6 +198,63 @@ impl DiscoveryMetrics {
     }
 }
 
+/// A TLS file the adapter reads again when it changes.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum TlsFile {
+    /// `--tls-cert-file` and `--tls-private-key-file`.
+    ServingCertificate,
+    /// `--client-ca-file`.
+    ClientCa,
+    /// `--requestheader-client-ca-file`.
+    RequestheaderClientCa,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TlsReloadLabels {
+    file: TlsFile,
+    outcome: Outcome,
+}
+
+/// Reloads of the TLS files and when the serving certificate expires, so an operator can
+/// alert on a renewal that never arrives or never loads.
+#[derive(Debug, Clone, Default)]
+pub struct TlsMetrics {
+    reloads: Family<TlsReloadLabels, Counter>,
+    serving_expiry: Gauge,
+}
+
+impl TlsMetrics {
+    /// Records a changed file put in force (`true`) or refused, the previous one kept.
+    pub fn record_reload(&self, file: TlsFile, applied: bool) {
+        let outcome = if applied {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        };
+        self.reloads
+            .get_or_create(&TlsReloadLabels { file, outcome })
+            .inc();
+    }
+
+    /// Records when the serving certificate in force expires (Unix seconds).
+    pub fn set_serving_expiry(&self, not_after: i64) {
+        self.serving_expiry.set(not_after);
+    }
+
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "tls_reloads",
+            "Changed TLS files put in force (Success) or refused, the previous kept (Failure)",
+            self.reloads.clone(),
+        );
+        registry.register(
+            "serving_certificate_expiration_timestamp_seconds",
+            "When the serving certificate in force expires (Unix time)",
+            self.serving_expiry.clone(),
+        );
+    }
+}
+
 /// Every metric of the adapter, and the text `/metrics` answers.
 #[derive(Debug, Clone)]
 pub struct Telemetry {
@@ -205,6 +263,8 @@ pub struct Telemetry {
     pub requests: RequestMetrics,
     /// Store call counts and latencies, recorded by the store wrapper.
     pub store: metrics_store::StoreMetrics,
+    /// TLS file reloads and the serving certificate's expiry.
+    pub tls: TlsMetrics,
 }
 
 impl Telemetry {
@@ -215,10 +275,13 @@ impl Telemetry {
         requests.register(&mut registry);
         discovery.register(&mut registry);
         let store = metrics_store::StoreMetrics::register(&mut registry);
+        let tls = TlsMetrics::default();
+        tls.register(&mut registry);
         Telemetry {
             registry: Arc::new(Mutex::new(registry)),
             requests,
             store,
+            tls,
         }
     }
 
@@ -264,6 +327,8 @@ mod tests {
             Duration::from_millis(3),
         );
         discovery.record_reload(false);
+        telemetry.tls.record_reload(TlsFile::ClientCa, true);
+        telemetry.tls.set_serving_expiry(1_893_456_000);
         // Nothing listens on port 1: the call fails at once and is counted as unavailable.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let store = HttpStore::new(StoreConfig::new("http://127.0.0.1:1"));
@@ -283,6 +348,18 @@ mod tests {
         );
         assert!(
             text.contains("sextant_adapter_config_last_reload_successful 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "sextant_adapter_tls_reloads_total{file=\"ClientCa\",outcome=\"Success\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "sextant_adapter_serving_certificate_expiration_timestamp_seconds 1893456000"
+            ),
             "{text}"
         );
         assert!(

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use common::https;
 use metrics_adapter::serving_cert::CERT_POLL_INTERVAL;
 use rustls::RootCertStore;
-use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
-use test_support::pki::TestCa;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use test_support::pki::{IssuedCert, TestCa};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -35,27 +35,46 @@ fn is_certificate_refused(error: &(dyn std::error::Error + 'static)) -> bool {
     inside_io || error.source().is_some_and(is_certificate_refused)
 }
 
-/// Whether a new connection trusting only `ca` gets `/healthz` answered (the handshake
-/// verifies the certificate the adapter serves now): `false` only when the client refuses the
-/// certificate; any other failure (the adapter down, a timeout) fails the test.
-async fn trusted_by(url: &str, ca: &TestCa) -> bool {
+/// A client (new connections) trusting only `ca`, presenting `cert` if given.
+fn client_trusting(ca: &TestCa, cert: Option<&IssuedCert>) -> reqwest::Client {
     let mut roots = RootCertStore::empty();
     roots
         .add(CertificateDer::from_pem_file(ca.cert_path()).unwrap())
         .unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let client = reqwest::Client::builder()
+    .with_root_certificates(roots);
+    let config = match cert {
+        Some(cert) => builder
+            .with_client_auth_cert(
+                CertificateDer::pem_file_iter(&cert.cert_path)
+                    .unwrap()
+                    .collect::<Result<Vec<_>, _>>()
+                    .unwrap(),
+                PrivateKeyDer::from_pem_file(&cert.key_path).unwrap(),
+            )
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    };
+    reqwest::Client::builder()
         .tls_backend_preconfigured(config)
         .timeout(Duration::from_secs(5))
         .build()
-        .unwrap();
-    match client.get(format!("{url}/healthz")).send().await {
+        .unwrap()
+}
+
+/// Whether a new connection trusting only `ca` gets `/healthz` answered (the handshake
+/// verifies the certificate the adapter serves now): `false` only when the client refuses the
+/// certificate; any other failure (the adapter down, a timeout) fails the test.
+async fn trusted_by(url: &str, ca: &TestCa) -> bool {
+    match client_trusting(ca, None)
+        .get(format!("{url}/healthz"))
+        .send()
+        .await
+    {
         Ok(response) => {
             assert!(response.status().is_success(), "{}", response.status());
             true
@@ -68,8 +87,13 @@ async fn trusted_by(url: &str, ca: &TestCa) -> bool {
 #[tokio::test]
 async fn a_renewed_serving_certificate_is_served_without_a_restart() -> TestResult {
     tokio::time::timeout(Duration::from_secs(60), async {
-        let flags = ["--authorization-always-allow".to_owned()];
-        let setup = https::start(tempfile::tempdir()?, None, &flags).await?;
+        let dir = tempfile::tempdir()?;
+        let clients = TestCa::new(dir.path(), "clients")?;
+        let flags = [
+            "--authorization-always-allow".to_owned(),
+            https::flag("client-ca-file", &clients),
+        ];
+        let setup = https::start(dir, None, &flags).await?;
         // The files the adapter was started with (`--tls-cert-file`, `--tls-private-key-file`).
         let (cert_file, key_file) = (
             setup.dir.path().join("serving.pem"),
@@ -98,6 +122,24 @@ async fn a_renewed_serving_certificate_is_served_without_a_restart() -> TestResu
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         assert!(!trusted_by(&setup.url, &setup.server).await);
+
+        // `/metrics` counts the refused pair and the renewal, and shows when the certificate in
+        // force expires.
+        let operator = clients.client_cert("operator", &[])?;
+        let text = client_trusting(&renewal_ca, Some(&operator))
+            .get(format!("{}/metrics", setup.url))
+            .send()
+            .await?
+            .text()
+            .await?;
+        for line in [
+            r#"sextant_adapter_tls_reloads_total{file="ServingCertificate",outcome="Failure"} 1"#,
+            r#"sextant_adapter_tls_reloads_total{file="ServingCertificate",outcome="Success"} 1"#,
+            // rcgen's default end of validity, 4096-01-01T00:00:00Z.
+            "sextant_adapter_serving_certificate_expiration_timestamp_seconds 67090118400",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in {text}");
+        }
         Ok(())
     })
     .await?

@@ -165,6 +165,15 @@ async fn a_rotated_client_ca_file_is_trusted_without_a_restart() -> TestResult {
                 .await?,
         );
         assert!(message.contains("does not chain"), "{message}");
+        let metrics = setup
+            .client(Some(&after))
+            .get(format!("{}/metrics", setup.url))
+            .send()
+            .await?
+            .text()
+            .await?;
+        let reloaded = r#"sextant_adapter_tls_reloads_total{file="ClientCa",outcome="Success"} 1"#;
+        assert!(metrics.lines().any(|l| l == reloaded), "{metrics}");
         Ok(())
     })
     .await

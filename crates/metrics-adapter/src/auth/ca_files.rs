@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use super::delegated::{self, CaFlag, DelegatedTrust};
 use crate::options::Options;
+use crate::telemetry::TlsMetrics;
 use crate::trust::SharedTrust;
 use crate::{Error, Result, tls};
 
@@ -59,13 +60,13 @@ impl CaFiles {
     }
 
     /// Reads each file once; puts every changed bundle that parses in force in `shared`.
-    /// Returns the flags whose bundles were put in force, and the errors of the others (each
-    /// reported once: unchanged bytes are not judged again).
+    /// Returns the flags whose bundles were put in force, and the errors of the others with
+    /// their flags (each reported once: unchanged bytes are not judged again).
     pub async fn check(
         &mut self,
         trust: &Mutex<DelegatedTrust>,
         shared: &SharedTrust,
-    ) -> (Vec<CaFlag>, Vec<Error>) {
+    ) -> (Vec<CaFlag>, Vec<(CaFlag, Error)>) {
         let (mut applied, mut errors) = (Vec::new(), Vec::new());
         for file in &mut self.files {
             let what = format!("{} {}", file.flag.name(), file.path.display());
@@ -73,10 +74,13 @@ impl CaFiles {
                 Ok(pem) => pem,
                 Err(error) => {
                     // Reported each time it is still unreadable; `run` logs changes only.
-                    errors.push(Error::Tls {
-                        what,
-                        reason: error.to_string(),
-                    });
+                    errors.push((
+                        file.flag,
+                        Error::Tls {
+                            what,
+                            reason: error.to_string(),
+                        },
+                    ));
                     continue;
                 }
             };
@@ -91,18 +95,23 @@ impl CaFiles {
                     delegated::update(trust, shared, |trust| trust.set_flag_ca(flag, verifier));
                     applied.push(flag);
                 }
-                Err(error) => errors.push(error),
+                Err(error) => errors.push((file.flag, error)),
             }
         }
         (applied, errors)
     }
 
     /// Checks the files every [`CA_POLL_INTERVAL`] forever, logging changes and problems (each
-    /// once); for a background task.
-    pub async fn run(mut self, trust: Arc<Mutex<DelegatedTrust>>, shared: SharedTrust) {
+    /// once) and counting them in `metrics`; for a background task.
+    pub async fn run(
+        mut self,
+        trust: Arc<Mutex<DelegatedTrust>>,
+        shared: SharedTrust,
+        metrics: TlsMetrics,
+    ) {
         let mut ticks = tokio::time::interval(CA_POLL_INTERVAL);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut reported: Vec<String> = Vec::new();
+        let mut reported: Vec<(CaFlag, String)> = Vec::new();
         let mut first = true;
         loop {
             ticks.tick().await;
@@ -110,12 +119,17 @@ impl CaFiles {
             if !first {
                 for flag in applied {
                     tracing::info!(flag = flag.name(), "CA bundle reloaded");
+                    metrics.record_reload(flag.tls_file(), true);
                 }
             }
             first = false;
-            let now: Vec<String> = errors.iter().map(ToString::to_string).collect();
-            for error in now.iter().filter(|e| !reported.contains(e)) {
+            let now: Vec<(CaFlag, String)> = errors
+                .iter()
+                .map(|(flag, error)| (*flag, error.to_string()))
+                .collect();
+            for (flag, error) in now.iter().filter(|e| !reported.contains(e)) {
                 tracing::error!(%error, "CA bundle not reloaded; the last good one stays in force");
+                metrics.record_reload(flag.tls_file(), false);
             }
             reported = now;
         }

@@ -37,6 +37,7 @@ use tokio::sync::oneshot;
 
 use super::{Authenticator, FrontProxy};
 use crate::options::Options;
+use crate::telemetry::TlsFile;
 use crate::trust::SharedTrust;
 use crate::{Error, Result, tls};
 
@@ -129,6 +130,14 @@ pub enum CaFlag {
 }
 
 impl CaFlag {
+    /// The file's label in the adapter's metrics.
+    pub fn tls_file(self) -> TlsFile {
+        match self {
+            CaFlag::ClientCa => TlsFile::ClientCa,
+            CaFlag::RequestHeaderClientCa => TlsFile::RequestheaderClientCa,
+        }
+    }
+
     /// The flag as written on the command line.
     pub fn name(self) -> &'static str {
         match self {

@@ -64,11 +64,9 @@ async fn a_rotated_client_ca_file_authenticates_the_new_ca_and_garbage_keeps_the
     let (applied, errors) = files.check(&delegated, &shared).await;
     assert!(applied.is_empty());
     assert_eq!(errors.len(), 1);
-    assert!(
-        errors[0].to_string().contains("--client-ca-file"),
-        "{}",
-        errors[0]
-    );
+    let (flag, error) = &errors[0];
+    assert_eq!(*flag, CaFlag::ClientCa);
+    assert!(error.to_string().contains("--client-ca-file"), "{error}");
     assert!(is_user(&judged(&shared, &bob), "bob"));
     let (_, errors) = files.check(&delegated, &shared).await;
     assert!(errors.is_empty(), "the same bytes are not judged again");
