@@ -44,6 +44,8 @@ pub struct FrontProxy {
     pub username_headers: Vec<String>,
     /// Headers carrying groups; every value of each counts.
     pub group_headers: Vec<String>,
+    /// Headers carrying the user's UID; the first present wins (none: no UID).
+    pub uid_headers: Vec<String>,
     /// Prefixes of headers carrying extra attributes (`X-Remote-Extra-<key>`).
     pub extra_headers_prefixes: Vec<String>,
     /// Where the allowed names come from, as refusals name it (`--requestheader-allowed-names`,
@@ -61,7 +63,8 @@ pub struct UserInfo {
     /// Extra attributes: from a front proxy's headers (keys lowercased and percent-decoded)
     /// or a TokenReview.
     pub extra: BTreeMap<String, Vec<String>>,
-    /// The user's unique id, when a TokenReview gave one; passed on to SubjectAccessReviews.
+    /// The user's unique id, when a TokenReview or a front proxy's UID header gave one;
+    /// passed on to SubjectAccessReviews.
     pub uid: Option<String>,
 }
 
@@ -296,6 +299,10 @@ fn from_headers(front: &FrontProxy, cn: &str, headers: &HeaderMap) -> Result<Use
             ))
         })?;
     let groups = front.group_headers.iter().flat_map(|h| values(h)).collect();
+    let uid = front
+        .uid_headers
+        .iter()
+        .find_map(|h| values(h).into_iter().next());
     let mut extra: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (key, value) in headers {
         let key = key.as_str();
@@ -316,7 +323,7 @@ fn from_headers(front: &FrontProxy, cn: &str, headers: &HeaderMap) -> Result<Use
         name,
         groups,
         extra,
-        uid: None,
+        uid,
     })
 }
 

@@ -55,6 +55,11 @@ pub struct Options {
     #[arg(long, value_delimiter = ',', default_value = "X-Remote-Group")]
     pub requestheader_group_headers: Vec<String>,
 
+    /// Request headers naming the user's UID (comma list; none by default, as in
+    /// k8s.io/apiserver; `X-Remote-Uid` is what kube-apiserver's aggregator sends).
+    #[arg(long, value_delimiter = ',')]
+    pub requestheader_uid_headers: Vec<String>,
+
     /// Prefixes of request headers carrying extra user attributes (comma list).
     #[arg(long, value_delimiter = ',', default_value = "X-Remote-Extra-")]
     pub requestheader_extra_headers_prefix: Vec<String>,
@@ -249,6 +254,7 @@ mod tests {
         assert_eq!(options.secure_port, 8443);
         assert_eq!(options.requestheader_allowed_names, ["a", "b"]);
         assert_eq!(options.requestheader_username_headers, ["X-Remote-User"]);
+        assert!(options.requestheader_uid_headers.is_empty());
         assert_eq!(options.metrics_relist_interval, Duration::from_secs(60));
         assert_eq!(options.query_timeout, Duration::from_secs(10));
         assert!(options.authorization_always_allow);

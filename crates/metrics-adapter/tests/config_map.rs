@@ -44,6 +44,7 @@ async fn the_config_map_front_proxy_ca_authenticates_allowed_names_with_its_head
                 ("requestheader-allowed-names", r#"["front-proxy-client"]"#),
                 ("requestheader-username-headers", r#"["X-Forwarded-User"]"#),
                 ("requestheader-group-headers", r#"["X-Forwarded-Group"]"#),
+                ("requestheader-uid-headers", r#"["X-Forwarded-Uid"]"#),
                 (
                     "requestheader-extra-headers-prefix",
                     r#"["X-Forwarded-Extra-"]"#,
@@ -61,6 +62,7 @@ async fn the_config_map_front_proxy_ca_authenticates_allowed_names_with_its_head
                 &[
                     ("X-Forwarded-User", "alice"),
                     ("X-Forwarded-Group", "dev"),
+                    ("X-Forwarded-Uid", "uid-alice"),
                     ("X-Forwarded-Extra-Scopes", "read"),
                     ("X-Remote-User", "mallory"),
                 ],
@@ -70,6 +72,7 @@ async fn the_config_map_front_proxy_ca_authenticates_allowed_names_with_its_head
         let review = fake.body_of(SAR).expect("a SubjectAccessReview");
         assert_eq!(review["spec"]["user"], "alice", "{review}");
         assert_eq!(review["spec"]["groups"], json!(["dev"]), "{review}");
+        assert_eq!(review["spec"]["uid"], "uid-alice", "{review}");
         assert_eq!(
             review["spec"]["extra"],
             json!({"scopes": ["read"]}),

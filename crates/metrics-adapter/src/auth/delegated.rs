@@ -4,7 +4,8 @@
 //! - `--requestheader-client-ca-file` given → the front-proxy settings are the
 //!   `--requestheader-*` flags; absent → the keys `requestheader-client-ca-file` (PEM),
 //!   `requestheader-allowed-names`, `requestheader-username-headers`,
-//!   `requestheader-group-headers` and `requestheader-extra-headers-prefix` (each a JSON array
+//!   `requestheader-group-headers`, `requestheader-uid-headers` and
+//!   `requestheader-extra-headers-prefix` (each a JSON array
 //!   of strings; empty or missing = an empty list) of the ConfigMap
 //!   `kube-system/extension-apiserver-authentication`, which kube-apiserver publishes;
 //! - `--client-ca-file` given → that file; absent → the ConfigMap's `client-ca-file`.
@@ -56,6 +57,9 @@ pub const ALLOWED_NAMES_KEY: &str = "requestheader-allowed-names";
 pub const USERNAME_HEADERS_KEY: &str = "requestheader-username-headers";
 /// The key of the group headers (JSON array).
 pub const GROUP_HEADERS_KEY: &str = "requestheader-group-headers";
+/// The key of the UID headers (JSON array; published by kube-apiservers with the
+/// `RemoteRequestHeaderUID` feature, absent before).
+pub const UID_HEADERS_KEY: &str = "requestheader-uid-headers";
 /// The key of the extra header prefixes (JSON array).
 pub const EXTRA_HEADERS_PREFIX_KEY: &str = "requestheader-extra-headers-prefix";
 
@@ -170,6 +174,7 @@ fn front_proxy_of_flags(options: &Options) -> Result<Option<FrontProxy>> {
         allowed_names: options.requestheader_allowed_names.clone(),
         username_headers: options.requestheader_username_headers.clone(),
         group_headers: options.requestheader_group_headers.clone(),
+        uid_headers: options.requestheader_uid_headers.clone(),
         extra_headers_prefixes: options.requestheader_extra_headers_prefix.clone(),
         allowed_names_source: "--requestheader-allowed-names".to_owned(),
     }))
@@ -319,6 +324,7 @@ fn front_proxy_of(data: &BTreeMap<String, String>) -> Result<FrontProxy, String>
             allowed_names: strings(data, ALLOWED_NAMES_KEY)?,
             username_headers: strings(data, USERNAME_HEADERS_KEY)?,
             group_headers: strings(data, GROUP_HEADERS_KEY)?,
+            uid_headers: strings(data, UID_HEADERS_KEY)?,
             extra_headers_prefixes: strings(data, EXTRA_HEADERS_PREFIX_KEY)?,
             allowed_names_source: at(ALLOWED_NAMES_KEY),
         })

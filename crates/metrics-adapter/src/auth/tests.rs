@@ -12,6 +12,7 @@ fn front_proxy(dir: &std::path::Path) -> FrontProxy {
         allowed_names: vec!["aggregator".into()],
         username_headers: vec!["X-Remote-User".into()],
         group_headers: vec!["X-Remote-Group".into()],
+        uid_headers: vec!["X-Remote-Uid".into()],
         extra_headers_prefixes: vec!["X-Remote-Extra-".into()],
         allowed_names_source: "--requestheader-allowed-names".into(),
     }
@@ -26,6 +27,7 @@ async fn front_proxy_headers_name_user_groups_and_extras() {
     headers.append("x-remote-group", HeaderValue::from_static("dev"));
     headers.append("x-remote-group", HeaderValue::from_static("ops"));
     headers.insert("x-remote-extra-scopes", HeaderValue::from_static("a"));
+    headers.insert("x-remote-uid", HeaderValue::from_static("uid-7"));
     // Keys are percent-decoded as k8s.io/apiserver does; malformed encodings are kept as sent.
     headers.insert(
         "x-remote-extra-acme.com%2fproject",
@@ -40,6 +42,7 @@ async fn front_proxy_headers_name_user_groups_and_extras() {
         .unwrap();
     assert_eq!(user.name, "alice");
     assert_eq!(user.groups, ["dev", "ops"]);
+    assert_eq!(user.uid.as_deref(), Some("uid-7"));
     assert_eq!(user.extra["scopes"], ["a"]);
     assert_eq!(user.extra["acme.com/project"], ["p1"]);
     assert_eq!(user.extra["odd%zz"], ["x"]);

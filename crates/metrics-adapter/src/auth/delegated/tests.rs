@@ -30,6 +30,7 @@ fn the_config_map_front_proxy_settings_replace_the_request_header_flags() {
         (ALLOWED_NAMES_KEY, r#"["front-proxy-client"]"#),
         (USERNAME_HEADERS_KEY, r#"["X-Forwarded-User"]"#),
         (GROUP_HEADERS_KEY, ""),
+        (UID_HEADERS_KEY, r#"["X-Remote-Uid"]"#),
     ])));
     let auth = trust.authenticator();
     let allowed = chain(&front.client_cert("front-proxy-client", &[]).unwrap());
@@ -48,6 +49,7 @@ fn the_config_map_front_proxy_settings_replace_the_request_header_flags() {
     let front_proxy = auth.front_proxy.as_ref().unwrap();
     assert_eq!(front_proxy.username_headers, ["X-Forwarded-User"]);
     assert!(front_proxy.group_headers.is_empty());
+    assert_eq!(front_proxy.uid_headers, ["X-Remote-Uid"]);
     assert!(front_proxy.extra_headers_prefixes.is_empty());
     // No client-ca-file in the ConfigMap: plain client certificates are refused, saying why.
     let stranger = TestCa::new(dir.path(), "stranger").unwrap();
