@@ -105,8 +105,10 @@ async fn shutdown_fails_readiness_first_and_finishes_requests_in_flight() -> Tes
         let (status, body, answered) = in_flight.await??;
         assert_eq!(status, 404, "{body}");
         assert_eq!(body["code"], 404, "{body}");
+        // Without the drain `serve` would return ≈1 s before the answer (store 3 s, delay 2 s);
+        // 0.5 s of slack absorbs a loaded machine's scheduling.
         assert!(
-            answered <= returned + Duration::from_millis(100),
+            answered <= returned + Duration::from_millis(500),
             "serve returned {:?} before the request in flight was answered",
             answered - returned
         );
