@@ -67,6 +67,17 @@ enum Outcome {
     Failure,
 }
 
+impl Outcome {
+    /// Success when `succeeded`.
+    fn of(succeeded: bool) -> Self {
+        if succeeded {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        }
+    }
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
     outcome: Outcome,
@@ -143,11 +154,7 @@ impl Default for DiscoveryMetrics {
 impl DiscoveryMetrics {
     /// Records one relist and the size of the catalog it left.
     pub fn record_relist(&self, took: Duration, succeeded: bool, catalog: &Catalog) {
-        let outcome = if succeeded {
-            Outcome::Success
-        } else {
-            Outcome::Failure
-        };
+        let outcome = Outcome::of(succeeded);
         self.relists.get_or_create(&OutcomeLabels { outcome }).inc();
         self.relist_duration.observe(took.as_secs_f64());
         let (custom, external) = catalog.len();
@@ -160,11 +167,7 @@ impl DiscoveryMetrics {
 
     /// Records a configuration reload: applied, or refused (the last good one keeps serving).
     pub fn record_reload(&self, applied: bool) {
-        let outcome = if applied {
-            Outcome::Success
-        } else {
-            Outcome::Failure
-        };
+        let outcome = Outcome::of(applied);
         self.reloads.get_or_create(&OutcomeLabels { outcome }).inc();
         self.config_valid.set(i64::from(applied));
     }
@@ -226,11 +229,7 @@ pub struct TlsMetrics {
 impl TlsMetrics {
     /// Records a changed file put in force (`true`) or refused, the previous one kept.
     pub fn record_reload(&self, file: TlsFile, applied: bool) {
-        let outcome = if applied {
-            Outcome::Success
-        } else {
-            Outcome::Failure
-        };
+        let outcome = Outcome::of(applied);
         self.reloads
             .get_or_create(&TlsReloadLabels { file, outcome })
             .inc();

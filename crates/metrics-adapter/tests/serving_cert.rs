@@ -7,14 +7,13 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::https;
 use metrics_adapter::serving_cert::CERT_POLL_INTERVAL;
 use rustls::RootCertStore;
+use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use test_support::pki::{IssuedCert, TestCa};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -41,29 +40,7 @@ fn client_trusting(ca: &TestCa, cert: Option<&IssuedCert>) -> reqwest::Client {
     roots
         .add(CertificateDer::from_pem_file(ca.cert_path()).unwrap())
         .unwrap();
-    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots);
-    let config = match cert {
-        Some(cert) => builder
-            .with_client_auth_cert(
-                CertificateDer::pem_file_iter(&cert.cert_path)
-                    .unwrap()
-                    .collect::<Result<Vec<_>, _>>()
-                    .unwrap(),
-                PrivateKeyDer::from_pem_file(&cert.key_path).unwrap(),
-            )
-            .unwrap(),
-        None => builder.with_no_client_auth(),
-    };
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(config)
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap()
+    https::client_trusting(roots, cert)
 }
 
 /// Whether a new connection trusting only `ca` gets `/healthz` answered (the handshake

@@ -112,30 +112,7 @@ impl Setup {
 
     /// A client trusting the server's CA, presenting `cert` if given.
     pub fn client(&self, cert: Option<&IssuedCert>) -> reqwest::Client {
-        let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(self.roots());
-        let config = match cert {
-            Some(cert) => builder
-                .with_client_auth_cert(
-                    CertificateDer::pem_file_iter(&cert.cert_path)
-                        .unwrap()
-                        .collect::<Result<Vec<_>, _>>()
-                        .unwrap(),
-                    PrivateKeyDer::from_pem_file(&cert.key_path).unwrap(),
-                )
-                .unwrap(),
-            None => builder.with_no_client_auth(),
-        };
-        reqwest::Client::builder()
-            .tls_backend_preconfigured(config)
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap()
+        client_trusting(self.roots(), cert)
     }
 
     pub fn roots(&self) -> RootCertStore {
@@ -178,6 +155,34 @@ impl Setup {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// A client (no redirects) trusting `roots`, presenting `cert` if given.
+pub fn client_trusting(roots: RootCertStore, cert: Option<&IssuedCert>) -> reqwest::Client {
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots);
+    let config = match cert {
+        Some(cert) => builder
+            .with_client_auth_cert(
+                CertificateDer::pem_file_iter(&cert.cert_path)
+                    .unwrap()
+                    .collect::<Result<Vec<_>, _>>()
+                    .unwrap(),
+                PrivateKeyDer::from_pem_file(&cert.key_path).unwrap(),
+            )
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    };
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(config)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
 }
 
 /// Asserts a 401 `Status` body and returns its message.
