@@ -1,5 +1,6 @@
-//! Latency and throughput: the adapter over HTTPS and Prometheus directly, asked for the same
-//! per-pod request rates (see the bench's documentation for what each timing includes).
+//! Latency and throughput: the adapter over HTTPS, Prometheus directly and (for latency) the
+//! floor proxy, asked for the same per-pod request rates (see the bench's documentation for
+//! what each timing includes).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,8 +23,8 @@ use tokio::sync::Barrier;
 use tokio::task::JoinHandle;
 
 use crate::{
-    BenchResult, NAMESPACES, PODS, Pki, QUERY_TIMEOUT, Report, client_builder, ms, now_millis,
-    percentile,
+    BenchResult, NAMESPACES, PODS, Pki, QUERY_TIMEOUT, Report, client_builder, floor, ms,
+    now_millis, percentile,
 };
 
 const NAMESPACE: &str = "ns7";
@@ -252,13 +253,15 @@ pub async fn serving(pki: &Pki, report: &mut Report) -> BenchResult {
         client: pki.client()?,
         url: format!("https://127.0.0.1:{port}{PATH}"),
     };
+    let direct_url = format!("{}/api/v1/query", prometheus.url());
+    let form: Arc<[(&'static str, String)]> = Arc::from(vec![
+        ("query", query),
+        ("timeout", format!("{}ms", QUERY_TIMEOUT.as_millis())),
+    ]);
     let direct = Target::Direct {
         client: client_builder().build()?,
-        url: format!("{}/api/v1/query", prometheus.url()),
-        form: Arc::from(vec![
-            ("query", query),
-            ("timeout", format!("{}ms", QUERY_TIMEOUT.as_millis())),
-        ]),
+        url: direct_url.clone(),
+        form: Arc::clone(&form),
     };
 
     // Wait for the adapter's first relist, then check both give the same answer.
@@ -291,7 +294,15 @@ pub async fn serving(pki: &Pki, report: &mut Report) -> BenchResult {
         served[0].1
     );
 
-    latency(&via_adapter, &direct, report).await?;
+    // The floor: a bare proxy making the direct call and answering what the adapter answered.
+    let answer = axum::body::Bytes::copy_from_slice(via_adapter.fetch().await?.as_ref());
+    let floor = floor::start(pki, direct_url, form, answer).await?;
+    let via_floor = Target::Adapter {
+        client: pki.client()?,
+        url: format!("https://127.0.0.1:{}{PATH}", floor.port),
+    };
+    latency(&via_adapter, &direct, &via_floor, report).await?;
+    drop(floor);
     for k in CONCURRENCY {
         let clients = (0..k)
             .map(|_| pki.client())
@@ -343,64 +354,70 @@ async fn query_calls(prometheus: &str) -> BenchResult<f64> {
     Ok(calls)
 }
 
-/// Sequential requests in alternating blocks; prints and judges the percentiles.
-async fn latency(via_adapter: &Target, direct: &Target, report: &mut Report) -> BenchResult {
+/// Sequential requests in rotating blocks; prints and judges the percentiles.
+async fn latency(
+    via_adapter: &Target,
+    direct: &Target,
+    floor: &Target,
+    report: &mut Report,
+) -> BenchResult {
+    let targets = [via_adapter, direct, floor];
     for _ in 0..WARM_UP {
-        via_adapter.call().await?;
-        direct.call().await?;
+        for target in targets {
+            target.call().await?;
+        }
     }
-    let mut adapter_times = Vec::with_capacity(REQUESTS);
-    let mut direct_times = Vec::with_capacity(REQUESTS);
+    let mut times: [Vec<Duration>; 3] = std::array::from_fn(|_| Vec::with_capacity(REQUESTS));
     for block in 0..REQUESTS / BLOCK {
-        let order = if block % 2 == 0 {
-            [
-                (via_adapter, &mut adapter_times),
-                (direct, &mut direct_times),
-            ]
-        } else {
-            [
-                (direct, &mut direct_times),
-                (via_adapter, &mut adapter_times),
-            ]
-        };
-        for (target, times) in order {
+        // Each target leads a third of the blocks, so drift hits all alike.
+        for turn in 0..targets.len() {
+            let which = (block + turn) % targets.len();
             for _ in 0..BLOCK {
                 let started = Instant::now();
-                let values = target.call().await?;
-                times.push(started.elapsed());
+                let values = targets[which].call().await?;
+                times[which].push(started.elapsed());
                 if values != PODS {
                     return Err(format!("an answer held {values} values, not {PODS}").into());
                 }
             }
         }
     }
-    adapter_times.sort();
-    direct_times.sort();
+    for series in &mut times {
+        series.sort();
+    }
+    let [adapter_times, direct_times, floor_times] = &times;
     println!(
-        "\nlatency, {REQUESTS} sequential requests each after {WARM_UP} warm-up, alternating \
+        "\nlatency, {REQUESTS} sequential requests each after {WARM_UP} warm-up, rotating \
          blocks of {BLOCK}, send to decoded answer:"
     );
-    for (name, times) in [
-        ("adapter (HTTPS)", &adapter_times),
-        ("direct (HTTP) ", &direct_times),
+    for (name, series) in [
+        ("adapter (HTTPS)    ", adapter_times),
+        ("direct (HTTP)      ", direct_times),
+        ("floor proxy (HTTPS)", floor_times),
     ] {
         println!(
             "  {name}: p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
-            ms(percentile(times, 0.50)),
-            ms(percentile(times, 0.90)),
-            ms(percentile(times, 0.99)),
-            times.last().map_or(0.0, |d| ms(*d)),
+            ms(percentile(series, 0.50)),
+            ms(percentile(series, 0.90)),
+            ms(percentile(series, 0.99)),
+            series.last().map_or(0.0, |d| ms(*d)),
         );
     }
-    let ratio = percentile(&adapter_times, 0.50).as_secs_f64()
-        / percentile(&direct_times, 0.50).as_secs_f64();
+    let p50 = |series: &[Duration]| percentile(series, 0.50).as_secs_f64();
+    let ratio = p50(adapter_times) / p50(direct_times);
+    println!(
+        "  floor: a bare HTTPS proxy answering the stored list after the direct call: p50 {:.2}× \
+         direct; the adapter's own work adds {:.3} ms p50 over it",
+        p50(floor_times) / p50(direct_times),
+        (p50(adapter_times) - p50(floor_times)) * 1e3,
+    );
     report.judge(
         "p50 adapter / direct",
         format!("{ratio:.2}×"),
         &format!("≤ {P50_RATIO}×"),
         ratio <= P50_RATIO,
     );
-    let p99_added = ms(percentile(&adapter_times, 0.99)) - ms(percentile(&direct_times, 0.99));
+    let p99_added = ms(percentile(adapter_times, 0.99)) - ms(percentile(direct_times, 0.99));
     report.judge(
         "p99 added (adapter − direct)",
         format!("{p99_added:.3} ms"),

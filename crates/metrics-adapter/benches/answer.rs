@@ -1,0 +1,143 @@
+//! The adapter's own work per answer, without network, TLS or store: the router asked
+//! `GET …/namespaces/ns7/pods/*/http_requests_per_second` in process over a store that hands
+//! back 100 pods' samples at once. What is timed is routing, parsing the request, looking the
+//! metric up, rendering the query, building the 100 `MetricValue`s, serializing the 20 KB
+//! `MetricValueList` and reading the body, plus the store's hand-over (a copy of the 100
+//! samples, standing in for decoding Prometheus's answer). Not timed: TLS, authentication and
+//! the store's HTTP call, which the `adapter` bench measures whole. This is the part of the
+//! adapter's latency over the `adapter` bench's floor that the adapter's own code decides.
+//!
+//! Run: `cargo bench -p metrics-adapter --bench answer` (criterion's report, then the mean of a
+//! plain loop).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::Request;
+use criterion::Criterion;
+use jiff::Timestamp;
+use metrics_adapter::defaults::{DEFAULT_WINDOW, default_config};
+use metrics_adapter::provider::Provider;
+use metrics_adapter::registry::Registry;
+use metrics_adapter::server::{DEFAULT_QUERY_TIMEOUT, Server, router};
+use metrics_store::{Labels, MetricsStore, RangeSeries, Sample, TimeRange};
+use tower_service::Service;
+
+const PATH: &str =
+    "/apis/custom.metrics.k8s.io/v1beta2/namespaces/ns7/pods/*/http_requests_per_second";
+
+const PODS: usize = 100;
+
+/// A store whose only series is `http_requests_total{namespace, pod}` and whose every instant
+/// query is answered with one sample per pod of `ns7`, as Prometheus answers the rate query.
+struct Canned {
+    samples: Vec<Sample>,
+}
+
+impl Canned {
+    fn new() -> Self {
+        let timestamp = Timestamp::from_second(1_795_000_000).unwrap_or(Timestamp::UNIX_EPOCH);
+        let samples = (0..PODS)
+            .map(|i| Sample {
+                labels: BTreeMap::from([("pod".to_owned(), format!("pod-{i}"))]),
+                timestamp,
+                value: 0.5 * (1 + i % 20) as f64,
+            })
+            .collect();
+        Canned { samples }
+    }
+}
+
+impl MetricsStore for Canned {
+    fn series(
+        &self,
+        _matchers: &[String],
+        _range: TimeRange,
+        _deadline: Duration,
+    ) -> impl Future<Output = metrics_store::Result<Vec<Labels>>> + Send {
+        let series = BTreeMap::from([
+            ("__name__".to_owned(), "http_requests_total".to_owned()),
+            ("namespace".to_owned(), "ns7".to_owned()),
+            ("pod".to_owned(), "pod-0".to_owned()),
+        ]);
+        std::future::ready(Ok(vec![series]))
+    }
+
+    fn instant_query(
+        &self,
+        _query: &str,
+        _at: Option<Timestamp>,
+        _deadline: Duration,
+    ) -> impl Future<Output = metrics_store::Result<Vec<Sample>>> + Send {
+        std::future::ready(Ok(self.samples.clone()))
+    }
+
+    fn range_query(
+        &self,
+        _query: &str,
+        _range: TimeRange,
+        _step: Duration,
+        _deadline: Duration,
+    ) -> impl Future<Output = metrics_store::Result<Vec<RangeSeries>>> + Send {
+        std::future::ready(Ok(Vec::new()))
+    }
+}
+
+/// One request through the router; the body's length.
+async fn answer(app: &mut axum::Router) -> usize {
+    let request = Request::get(PATH)
+        .body(Body::empty())
+        .unwrap_or_else(|_| Request::new(Body::empty()));
+    let Ok(response) = app.call(request).await;
+    assert!(response.status().is_success(), "{}", response.status());
+    axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .map_or(0, |body| body.len())
+}
+
+type BenchResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// The router over the canned store, its catalog relisted from it.
+fn setup() -> BenchResult<(tokio::runtime::Runtime, axum::Router)> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let store = Arc::new(Canned::new());
+    let registry = Arc::new(Registry::new(
+        Arc::new(default_config(DEFAULT_WINDOW)?),
+        Duration::from_secs(30),
+    ));
+    runtime.block_on(registry.relist(&*store, DEFAULT_QUERY_TIMEOUT))?;
+    let provider = Provider::new(registry, Arc::clone(&store));
+    Ok((
+        runtime,
+        router(Arc::new(Server::new(provider, DEFAULT_QUERY_TIMEOUT))),
+    ))
+}
+
+fn main() -> BenchResult {
+    let (runtime, mut app) = setup()?;
+    let bytes = runtime.block_on(answer(&mut app));
+    println!("one answer: {PODS} values, {bytes} bytes of JSON");
+
+    let mut criterion = Criterion::default().configure_from_args();
+    criterion.bench_function("router answer, 100 pods", |b| {
+        b.iter(|| black_box(runtime.block_on(answer(&mut app))));
+    });
+    criterion.final_summary();
+
+    let rounds = 20_000;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        black_box(runtime.block_on(answer(&mut app)));
+    }
+    println!(
+        "the adapter's own work per answer of {PODS} pods (plain loop of {rounds}): {:.1} µs",
+        started.elapsed().as_secs_f64() * 1e6 / f64::from(rounds)
+    );
+    Ok(())
+}
