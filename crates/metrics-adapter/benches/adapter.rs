@@ -4,7 +4,7 @@
 //! **Latency** — one Prometheus (test-support, backfilled with `promtool`) holds
 //! `http_requests_total{namespace="ns0".."ns99",pod="pod-0".."pod-99"}`, a sample every 15 s
 //! from ten minutes ago to four minutes ahead (so `rate(…[2m])` stays complete while the bench
-//! runs). Three ways to the same per-pod request rates of namespace `ns7`, each timed from send to
+//! runs). Four ways to the same per-pod request rates of namespace `ns7`, each timed from send to
 //! decoded answer:
 //!
 //! - *direct*: `POST /api/v1/query` to Prometheus with the form body the adapter's store client
@@ -21,18 +21,19 @@
 //! SubjectAccessReview is excluded (`--authorization-always-allow`): its decisions are cached
 //! per user and attributes for 10 s, so in a steady stream of identical requests it costs one
 //! API call per 10 s, which would measure the Kubernetes API server, not the adapter.
-//! - *floor*: the same `GET` over HTTPS to a bare proxy ([`floor`]: hyper and rustls as the
-//!   adapter uses them, no routing, authentication or metrics work) that makes the direct call,
-//!   reads Prometheus's answer without decoding it and replies with the `MetricValueList` the
-//!   adapter answered before; decoded as the adapter's. It is the least a server between the
-//!   client and the store adds on this machine, so it shows how much of the ratio is the
-//!   adapter's own work and how much the design's (a second hop, TLS, a 20 KB answer).
+//! - *floors*: the same `GET` over HTTPS to two bare proxies ([`floor`]: hyper and rustls as
+//!   the adapter uses them, no routing, authentication or rules) that make the direct call and
+//!   read Prometheus's whole answer; one replies with the `MetricValueList` the adapter answered
+//!   before, the other decodes Prometheus's answer and writes the list by hand (the work no
+//!   adapter can skip, as cheap as it gets; checked to answer the adapter's pods, values and
+//!   length). Decoded as the adapter's. They show how much of the ratio is the design's (a
+//!   second hop, TLS, a 20 KB answer) and how much the adapter's own code.
 //!
 //! Both answers are checked to name the same 100 pods with equal values (the adapter's value is
 //! the store's rounded up to a milli-unit, so the direct value is compared after the same
 //! rounding) before anything is timed. Then 2,000 sequential requests to each after 200 warm-up
-//! requests each, in blocks of 100 whose order rotates (each way leads a third of the rounds)
-//! so drift in Prometheus or the machine hits all three alike.
+//! requests each, in blocks of 100 whose order rotates (each way leads a quarter of the rounds)
+//! so drift in Prometheus or the machine hits all four alike.
 //!
 //! **Throughput** — K clients (K = 8, 32), each its own keep-alive connection, issue the request
 //! back to back for 10 s after one untimed request each (the TLS handshake); completed 200

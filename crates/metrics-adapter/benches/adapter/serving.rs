@@ -22,9 +22,10 @@ use test_support::{PrometheusServer, Series};
 use tokio::sync::Barrier;
 use tokio::task::JoinHandle;
 
+use crate::floor::{self, Work};
 use crate::{
-    BenchResult, NAMESPACES, PODS, Pki, QUERY_TIMEOUT, Report, client_builder, floor, ms,
-    now_millis, percentile,
+    BenchResult, NAMESPACES, PODS, Pki, QUERY_TIMEOUT, Report, client_builder, ms, now_millis,
+    percentile,
 };
 
 const NAMESPACE: &str = "ns7";
@@ -294,15 +295,41 @@ pub async fn serving(pki: &Pki, report: &mut Report) -> BenchResult {
         served[0].1
     );
 
-    // The floor: a bare proxy making the direct call and answering what the adapter answered.
+    // The floors: bare proxies making the direct call and answering what the adapter answered,
+    // one as stored, one written anew from Prometheus's answer by hand.
     let answer = axum::body::Bytes::copy_from_slice(via_adapter.fetch().await?.as_ref());
-    let floor = floor::start(pki, direct_url, form, answer).await?;
-    let via_floor = Target::Adapter {
-        client: pki.client()?,
-        url: format!("https://127.0.0.1:{}{PATH}", floor.port),
-    };
-    latency(&via_adapter, &direct, &via_floor, report).await?;
-    drop(floor);
+    let mut floors = Vec::new();
+    let mut via_floors = Vec::new();
+    for work in [Work::None, Work::Minimal] {
+        let floor = floor::start(
+            pki,
+            direct_url.clone(),
+            Arc::clone(&form),
+            answer.clone(),
+            work,
+        )
+        .await?;
+        let target = Target::Adapter {
+            client: pki.client()?,
+            url: format!("https://127.0.0.1:{}{PATH}", floor.port),
+        };
+        // The hand-written list must be the adapter's (same pods, values and length; only the
+        // evaluation time in each timestamp may differ), or it proves nothing.
+        let served = target.fetch().await?;
+        if served.as_ref().len() != answer.len()
+            || decode_adapter(served.as_ref())? != decode_adapter(&answer)?
+        {
+            return Err("a floor proxy answers another list than the adapter".into());
+        }
+        floors.push(floor);
+        via_floors.push(target);
+    }
+    latency(
+        [&via_adapter, &direct, &via_floors[0], &via_floors[1]],
+        report,
+    )
+    .await?;
+    drop(floors);
     for k in CONCURRENCY {
         let clients = (0..k)
             .map(|_| pki.client())
@@ -354,22 +381,17 @@ async fn query_calls(prometheus: &str) -> BenchResult<f64> {
     Ok(calls)
 }
 
-/// Sequential requests in rotating blocks; prints and judges the percentiles.
-async fn latency(
-    via_adapter: &Target,
-    direct: &Target,
-    floor: &Target,
-    report: &mut Report,
-) -> BenchResult {
-    let targets = [via_adapter, direct, floor];
+/// Sequential requests in rotating blocks to the adapter, the direct call and the two floors
+/// (see [`floor`]); prints the percentiles and judges the adapter's against the direct call's.
+async fn latency(targets: [&Target; 4], report: &mut Report) -> BenchResult {
     for _ in 0..WARM_UP {
         for target in targets {
             target.call().await?;
         }
     }
-    let mut times: [Vec<Duration>; 3] = std::array::from_fn(|_| Vec::with_capacity(REQUESTS));
+    let mut times: [Vec<Duration>; 4] = std::array::from_fn(|_| Vec::with_capacity(REQUESTS));
     for block in 0..REQUESTS / BLOCK {
-        // Each target leads a third of the blocks, so drift hits all alike.
+        // Each target leads a quarter of the blocks, so drift hits all alike.
         for turn in 0..targets.len() {
             let which = (block + turn) % targets.len();
             for _ in 0..BLOCK {
@@ -385,15 +407,16 @@ async fn latency(
     for series in &mut times {
         series.sort();
     }
-    let [adapter_times, direct_times, floor_times] = &times;
+    let [adapter_times, direct_times, floor_times, minimal_times] = &times;
     println!(
         "\nlatency, {REQUESTS} sequential requests each after {WARM_UP} warm-up, rotating \
          blocks of {BLOCK}, send to decoded answer:"
     );
     for (name, series) in [
-        ("adapter (HTTPS)    ", adapter_times),
-        ("direct (HTTP)      ", direct_times),
-        ("floor proxy (HTTPS)", floor_times),
+        ("adapter (HTTPS)             ", adapter_times),
+        ("direct (HTTP)               ", direct_times),
+        ("floor proxy (HTTPS)         ", floor_times),
+        ("floor + minimal work (HTTPS)", minimal_times),
     ] {
         println!(
             "  {name}: p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
@@ -406,9 +429,11 @@ async fn latency(
     let p50 = |series: &[Duration]| percentile(series, 0.50).as_secs_f64();
     let ratio = p50(adapter_times) / p50(direct_times);
     println!(
-        "  floor: a bare HTTPS proxy answering the stored list after the direct call: p50 {:.2}× \
-         direct; the adapter's own work adds {:.3} ms p50 over it",
+        "  floors, p50 against the direct call: a bare HTTPS proxy answering the stored list \
+         {:.2}×; the same decoding Prometheus's answer and writing the list by hand {:.2}×; \
+         the adapter's own work adds {:.3} ms p50 over the bare proxy",
         p50(floor_times) / p50(direct_times),
+        p50(minimal_times) / p50(direct_times),
         (p50(adapter_times) - p50(floor_times)) * 1e3,
     );
     report.judge(
