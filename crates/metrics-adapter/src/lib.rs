@@ -57,6 +57,7 @@
 pub mod auth;
 pub mod authz;
 mod cache;
+pub mod cert_dir;
 pub mod config;
 pub mod defaults;
 pub mod discovery;

@@ -33,6 +33,11 @@ pub struct Options {
     #[arg(long, requires = "tls_cert_file")]
     pub tls_private_key_file: Option<PathBuf>,
 
+    /// Without the two flags above: serve `apiserver.crt`/`apiserver.key` from this directory,
+    /// generating a self-signed pair there if they cannot be read (k8s.io/apiserver's flag).
+    #[arg(long)]
+    pub cert_dir: Option<PathBuf>,
+
     /// CA bundle authenticating plain client certificates (CN = user, O = groups); else the
     /// ConfigMap's `client-ca-file`.
     #[arg(long)]
@@ -68,9 +73,10 @@ pub struct Options {
     #[arg(long)]
     pub authorization_always_allow: bool,
 
-    /// The kubeconfig for SubjectAccessReviews, TokenReviews and the
-    /// `extension-apiserver-authentication` ConfigMap; else `KUBECONFIG`, else in-cluster.
-    #[arg(long)]
+    /// The kubeconfig for SubjectAccessReviews, TokenReviews, the label caches and the
+    /// `extension-apiserver-authentication` ConfigMap; else `KUBECONFIG`, else in-cluster
+    /// (prometheus-adapter's `--lister-kubeconfig` is accepted as another name for it).
+    #[arg(long, alias = "lister-kubeconfig")]
     pub kubeconfig: Option<PathBuf>,
 
     /// The store's base URL, e.g. `http://prometheus.monitoring:9090`.
@@ -93,13 +99,34 @@ pub struct Options {
     #[arg(long)]
     pub prometheus_ca_file: Option<PathBuf>,
 
-    /// A client certificate (PEM) presented to the store.
-    #[arg(long, requires = "prometheus_client_key")]
+    /// A client certificate (PEM) presented to the store (prometheus-adapter's
+    /// `--prometheus-client-tls-cert-file` is another name for it).
+    #[arg(
+        long,
+        requires = "prometheus_client_key",
+        alias = "prometheus-client-tls-cert-file"
+    )]
     pub prometheus_client_cert: Option<PathBuf>,
 
-    /// The client certificate's key (PEM).
-    #[arg(long, requires = "prometheus_client_cert")]
+    /// The client certificate's key (PEM; prometheus-adapter's
+    /// `--prometheus-client-tls-key-file`).
+    #[arg(
+        long,
+        requires = "prometheus_client_cert",
+        alias = "prometheus-client-tls-key-file"
+    )]
     pub prometheus_client_key: Option<PathBuf>,
+
+    /// Authenticate to the store as this pod's service account (its token and the cluster CA,
+    /// unless `--prometheus-token-file` or `--prometheus-ca-file` say otherwise), as
+    /// prometheus-adapter's flag of the same name does.
+    #[arg(long)]
+    pub prometheus_auth_incluster: bool,
+
+    /// prometheus-adapter's kubeconfig for the store's credentials: not supported; present only
+    /// to be refused with a message naming the flags to use instead.
+    #[arg(long, hide = true)]
+    pub prometheus_auth_config: Option<PathBuf>,
 
     /// An extra header sent to the store, `Name=value` (repeatable; e.g. `X-Scope-OrgID=team`).
     #[arg(long = "prometheus-header", value_parser = parse_header)]
@@ -117,6 +144,20 @@ pub struct Options {
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub metrics_relist_interval: Duration,
 
+    /// How far back a relist looks for series: a metric without a sample in this span is not
+    /// served (prometheus-adapter's flag; default 10m here). Not shorter than the relist interval.
+    #[arg(long, value_parser = parse_duration)]
+    pub metrics_max_age: Option<Duration>,
+
+    /// Log verbosity as klog counts it (`--v=4`, `-v 4`): 0–3 info, 4–5 debug, 6 and up trace.
+    /// `RUST_LOG`, when set, wins.
+    #[arg(short = 'v', long = "v", value_name = "LEVEL", default_value_t = 0)]
+    pub verbosity: u8,
+
+    /// Accepted for manifests written for klog; logs always go to stderr.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub logtostderr: Option<bool>,
+
     /// The store deadline of each request (and of each relist).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub query_timeout: Duration,
@@ -128,11 +169,58 @@ pub struct Options {
     pub shutdown_delay_duration: Duration,
 }
 
+/// Where a pod's service account token is mounted.
+pub const SERVICE_ACCOUNT_TOKEN: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+
+/// Where the cluster's CA bundle is mounted beside the token.
+pub const SERVICE_ACCOUNT_CA: &str = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt";
+
 impl Options {
+    /// What no single flag's parser can judge: combinations, and prometheus-adapter flags this
+    /// adapter does not support. `Err` names the flag and says what to use instead.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.prometheus_auth_config.is_some() {
+            return Err((
+                "--prometheus-auth-config",
+                "a kubeconfig for the store's credentials is not supported; give them with \
+                 --prometheus-token-file, --prometheus-ca-file, --prometheus-client-cert and \
+                 --prometheus-client-key (or --prometheus-auth-incluster for the pod's service \
+                 account)"
+                    .to_owned(),
+            ));
+        }
+        if let Some(max_age) = self.metrics_max_age
+            && max_age < self.metrics_relist_interval
+        {
+            return Err((
+                "--metrics-max-age",
+                format!(
+                    "{max_age:?} is shorter than --metrics-relist-interval ({:?}): a relist \
+                     would miss series that a slower one had",
+                    self.metrics_relist_interval
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The `tracing` filter the binary logs with when `RUST_LOG` is not set, from `--v`.
+    pub fn log_filter(&self) -> &'static str {
+        match self.verbosity {
+            0..=3 => "info",
+            4..=5 => "debug",
+            _ => "trace",
+        }
+    }
+
     /// How to reach the store, from the `--prometheus-*` flags.
     pub fn store_config(&self) -> StoreConfig {
         let mut config = StoreConfig::new(&self.prometheus_url);
-        config.bearer_token_file = self.prometheus_token_file.clone();
+        let in_cluster = |path: &str| self.prometheus_auth_incluster.then(|| PathBuf::from(path));
+        config.bearer_token_file = self
+            .prometheus_token_file
+            .clone()
+            .or_else(|| in_cluster(SERVICE_ACCOUNT_TOKEN));
         config.basic_auth = self
             .prometheus_basic_auth_username
             .clone()
@@ -141,7 +229,10 @@ impl Options {
                 username,
                 password_file,
             });
-        config.ca_file = self.prometheus_ca_file.clone();
+        config.ca_file = self
+            .prometheus_ca_file
+            .clone()
+            .or_else(|| in_cluster(SERVICE_ACCOUNT_CA));
         config.client_cert = self
             .prometheus_client_cert
             .clone()
@@ -305,5 +396,93 @@ mod tests {
                 "{bad} should be refused"
             );
         }
+    }
+
+    /// The arguments prometheus-adapter's Helm chart and kube-prometheus pass.
+    #[test]
+    fn prometheus_adapter_manifests_parse_with_the_same_meaning() {
+        let options = Options::try_parse_from([
+            "sextant-adapter",
+            "--secure-port=6443",
+            "--cert-dir=/tmp/cert",
+            "--prometheus-url=http://prometheus.monitoring.svc:9090/",
+            "--metrics-relist-interval=1m",
+            "--metrics-max-age=5m",
+            "--v=4",
+            "--logtostderr=true",
+            "--config=/etc/adapter/config.yaml",
+            "--lister-kubeconfig=/etc/kube/config",
+            "--prometheus-client-tls-cert-file=/c.pem",
+            "--prometheus-client-tls-key-file=/k.pem",
+        ])
+        .unwrap();
+        assert_eq!(
+            options.cert_dir.as_deref(),
+            Some(std::path::Path::new("/tmp/cert"))
+        );
+        assert_eq!(options.metrics_max_age, Some(Duration::from_secs(300)));
+        assert_eq!(options.log_filter(), "debug");
+        assert_eq!(options.logtostderr, Some(true));
+        assert_eq!(
+            options.kubeconfig.as_deref(),
+            Some(std::path::Path::new("/etc/kube/config"))
+        );
+        let client_cert = options.store_config().client_cert.unwrap();
+        assert_eq!(client_cert.0, std::path::Path::new("/c.pem"));
+        assert_eq!(client_cert.1, std::path::Path::new("/k.pem"));
+        assert_eq!(options.check(), Ok(()));
+
+        let bare = for_tests(&["-v".to_owned(), "6".to_owned(), "--logtostderr".to_owned()]);
+        assert_eq!((bare.log_filter(), bare.logtostderr), ("trace", Some(true)));
+        assert_eq!(for_tests(&[]).log_filter(), "info");
+        assert_eq!(for_tests(&["--v=3".to_owned()]).log_filter(), "info");
+        // One connection: --lister-kubeconfig is --kubeconfig, so both at once is a conflict.
+        assert!(
+            Options::try_parse_from([
+                "sextant-adapter",
+                "--prometheus-url=http://p",
+                "--kubeconfig=/a",
+                "--lister-kubeconfig=/b",
+            ])
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn what_prometheus_adapter_allows_and_this_adapter_does_not_is_refused_by_name() {
+        let auth_config = for_tests(&["--prometheus-auth-config=/etc/prom/kubeconfig".to_owned()]);
+        let (flag, reason) = auth_config.check().unwrap_err();
+        assert_eq!(flag, "--prometheus-auth-config");
+        assert!(reason.contains("--prometheus-token-file"), "{reason}");
+
+        let short_age = for_tests(&[
+            "--metrics-relist-interval=1m".to_owned(),
+            "--metrics-max-age=30s".to_owned(),
+        ]);
+        assert_eq!(short_age.check().unwrap_err().0, "--metrics-max-age");
+    }
+
+    #[test]
+    fn in_cluster_store_auth_is_the_service_account_unless_a_flag_says_otherwise() {
+        let config = for_tests(&["--prometheus-auth-incluster".to_owned()]).store_config();
+        assert_eq!(
+            config.bearer_token_file.as_deref(),
+            Some(std::path::Path::new(SERVICE_ACCOUNT_TOKEN))
+        );
+        assert_eq!(
+            config.ca_file.as_deref(),
+            Some(std::path::Path::new(SERVICE_ACCOUNT_CA))
+        );
+        let explicit = for_tests(&[
+            "--prometheus-auth-incluster".to_owned(),
+            "--prometheus-token-file=/mine".to_owned(),
+        ])
+        .store_config();
+        assert_eq!(
+            explicit.bearer_token_file.as_deref(),
+            Some(std::path::Path::new("/mine"))
+        );
+        let without = for_tests(&[]).store_config();
+        assert!(without.bearer_token_file.is_none() && without.ca_file.is_none());
     }
 }

@@ -38,7 +38,8 @@ use crate::discovery::{Discovered, METRIC_NAME_LABEL};
 use crate::telemetry::DiscoveryMetrics;
 use crate::{Config, Result, Rule};
 
-/// How far back a relist looks for series: a metric with no sample in this span is not served.
+/// How far back a relist looks for series by default (`--metrics-max-age`): a metric with no
+/// sample in this span is not served.
 pub const LOOKBACK: Duration = Duration::from_secs(600);
 
 /// The least time between two lookups of the same unknown metric (and between two full relists
@@ -73,6 +74,8 @@ pub struct Registry {
     /// The configuration the next relist uses (a reload replaces it).
     config: RwLock<Arc<Config>>,
     relist_interval: Duration,
+    /// How far back relists and lookups look for series (`--metrics-max-age`).
+    lookback: Duration,
     catalog: RwLock<Arc<Catalog>>,
     /// When each recently missed metric was looked up; held while a lookup runs, to serialize.
     misses: tokio::sync::Mutex<HashMap<String, Instant>>,
@@ -87,11 +90,27 @@ impl Registry {
         Registry {
             config: RwLock::new(config),
             relist_interval,
+            lookback: LOOKBACK,
             catalog: RwLock::new(Arc::new(Catalog::default())),
             misses: tokio::sync::Mutex::new(HashMap::new()),
             config_problem: RwLock::new(None),
             metrics: DiscoveryMetrics::default(),
         }
+    }
+
+    /// Looks back `lookback` instead of [`LOOKBACK`] for series (`--metrics-max-age`).
+    pub fn with_lookback(mut self, lookback: Duration) -> Self {
+        self.lookback = lookback;
+        self
+    }
+
+    /// The span a relist or lookup asks about now: the last `lookback`.
+    fn lookback(&self) -> TimeRange {
+        let end = Timestamp::now();
+        let start = end
+            .checked_sub(jiff::SignedDuration::try_from(self.lookback).unwrap_or_default())
+            .unwrap_or(end);
+        TimeRange { start, end }
     }
 
     /// Why the configuration file on disk is not the one served (`None`: it is).
@@ -146,7 +165,7 @@ impl Registry {
         deadline: Duration,
     ) -> Result<()> {
         let config = self.config();
-        let range = lookback();
+        let range = self.lookback();
         let types = metric_types(store, &config, deadline).await;
         let mut asked: HashMap<String, Vec<metrics_store::Labels>> = HashMap::new();
         let custom =
@@ -199,15 +218,6 @@ impl Registry {
             }
         }
     }
-}
-
-/// The span a relist or lookup asks about: the last [`LOOKBACK`].
-fn lookback() -> TimeRange {
-    let end = Timestamp::now();
-    let start = end
-        .checked_sub(jiff::SignedDuration::try_from(LOOKBACK).unwrap_or_default())
-        .unwrap_or(end);
-    TimeRange { start, end }
 }
 
 /// Every rule's discoveries; rules with the same `seriesQuery` (the default gauge and

@@ -44,10 +44,11 @@ use crate::auth::delegated::{self, DelegatedTrust};
 use crate::auth::token::TokenReviewer;
 use crate::auth::{Authenticator, Peer, UserInfo};
 use crate::authz::{self, Authorizer};
+use crate::cert_dir;
 use crate::objects::ObjectIndex;
 use crate::options::Options;
 use crate::provider::Provider;
-use crate::registry::Registry;
+use crate::registry::{LOOKBACK, Registry};
 use crate::reload::ConfigWatch;
 use crate::server::{Server, router};
 use crate::serving_cert::ServingCert;
@@ -168,6 +169,9 @@ impl Adapter {
     /// `--authorization-always-allow`, optional with it unless `--kubeconfig` is given), then
     /// [`Adapter::start_with`].
     pub async fn start(options: &Options) -> Result<Self> {
+        options
+            .check()
+            .map_err(|(flag, reason)| invalid(flag, reason))?;
         let kube = if options.authorization_always_allow && options.kubeconfig.is_none() {
             match kube_client(
                 options,
@@ -204,6 +208,9 @@ impl Adapter {
     /// (waiting at most [`CONFIG_MAP_FIRST_READ_TIMEOUT`]) and keeps watching it, binds the
     /// port and starts the relist task.
     pub async fn start_with(options: &Options, kube: Option<kube::Client>) -> Result<Self> {
+        options
+            .check()
+            .map_err(|(flag, reason)| invalid(flag, reason))?;
         let authorizer = match (&kube, options.authorization_always_allow) {
             (_, true) => {
                 tracing::warn!(
@@ -222,15 +229,26 @@ impl Adapter {
             }
         };
         let (config, config_text) = load_config(options)?;
-        let registry = Arc::new(Registry::new(
-            Arc::new(config),
-            options.metrics_relist_interval,
-        ));
+        let registry = Arc::new(
+            Registry::new(Arc::new(config), options.metrics_relist_interval)
+                .with_lookback(options.metrics_max_age.unwrap_or(LOOKBACK)),
+        );
         let telemetry = Telemetry::new(registry.metrics());
         let delegated = DelegatedTrust::from_flags(options, kube.is_some())?;
+        let (cert_file, key_file) = match (
+            &options.tls_cert_file,
+            &options.tls_private_key_file,
+            &options.cert_dir,
+        ) {
+            (None, None, Some(dir)) => {
+                let (cert, key) = cert_dir::serving_pair(dir)?;
+                (Some(cert), Some(key))
+            }
+            (cert, key, _) => (cert.clone(), key.clone()),
+        };
         let serving = Arc::new(ServingCert::load(
-            options.tls_cert_file.as_deref(),
-            options.tls_private_key_file.as_deref(),
+            cert_file.as_deref(),
+            key_file.as_deref(),
         )?);
         let trust = SharedTrust::new(Arc::clone(&serving), delegated.authenticator())?;
         let reads_config_map = delegated.reads_config_map();

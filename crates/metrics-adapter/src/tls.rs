@@ -1,5 +1,6 @@
 //! TLS for the adapter: the server's configuration around the serving certificate
-//! ([`crate::serving_cert`]; a self-signed pair is generated here when no files are given), and
+//! ([`crate::serving_cert`]; a self-signed pair is generated here when no files are given, and
+//! for [`crate::cert_dir`]), and
 //! the client-certificate CAs
 //! (`--requestheader-client-ca-file`, `--client-ca-file`, or the PEM bundles of the
 //! `extension-apiserver-authentication` ConfigMap).
@@ -97,11 +98,22 @@ pub fn self_signed() -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'sta
         "no --tls-cert-file/--tls-private-key-file: serving a self-signed certificate \
          generated at start; clients cannot verify it"
     );
-    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
-    let generated = rcgen::generate_simple_self_signed(names)
-        .map_err(|e| tls_error("self-signed certificate", e))?;
+    let generated = generate()?;
     let key = PrivatePkcs8KeyDer::from(generated.signing_key.serialize_der());
     Ok((vec![generated.cert.der().clone()], key.into()))
+}
+
+/// A self-signed pair as [`self_signed`] makes, as PEM texts (certificate, key) to be written to
+/// `--cert-dir`.
+pub fn self_signed_pem() -> Result<(String, String)> {
+    let generated = generate()?;
+    Ok((generated.cert.pem(), generated.signing_key.serialize_pem()))
+}
+
+/// A certificate for `localhost` and `127.0.0.1`, signed by its own key.
+fn generate() -> Result<rcgen::CertifiedKey<rcgen::KeyPair>> {
+    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    rcgen::generate_simple_self_signed(names).map_err(|e| tls_error("self-signed certificate", e))
 }
 
 /// The server's TLS configuration: the certificate `serving` resolves (see

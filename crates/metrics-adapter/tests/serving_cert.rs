@@ -121,3 +121,47 @@ async fn a_renewed_serving_certificate_is_served_without_a_restart() -> TestResu
     })
     .await?
 }
+
+/// An adapter started as prometheus-adapter's manifests start it: `--cert-dir`, no TLS files.
+async fn start_in_cert_dir(
+    certs: &std::path::Path,
+) -> Result<(String, tokio::task::JoinHandle<()>), Box<dyn std::error::Error>> {
+    use clap::Parser;
+    let options = metrics_adapter::options::Options::try_parse_from([
+        "sextant-adapter".to_owned(),
+        "--secure-port=0".to_owned(),
+        "--bind-address=127.0.0.1".to_owned(),
+        "--authorization-always-allow".to_owned(),
+        "--prometheus-url=http://127.0.0.1:1".to_owned(),
+        format!("--cert-dir={}", certs.display()),
+    ])?;
+    let adapter = metrics_adapter::serve::Adapter::start_with(&options, None).await?;
+    let url = format!("https://127.0.0.1:{}", adapter.local_addr()?.port());
+    Ok((url, tokio::spawn(adapter.serve(std::future::pending()))))
+}
+
+#[tokio::test]
+async fn cert_dir_serves_the_pair_written_there_and_keeps_it_across_restarts() -> TestResult {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let dir = tempfile::tempdir()?;
+        let certs = dir.path().join("serving-cert");
+        let (url, first) = start_in_cert_dir(&certs).await?;
+        let written = std::fs::read(certs.join("apiserver.crt"))?;
+        let mut roots = RootCertStore::empty();
+        roots.add(CertificateDer::from_pem_slice(&written)?)?;
+        let client = https::client_trusting(roots, None);
+        // The handshake verifies the served certificate against the one written to the dir.
+        let status = client.get(format!("{url}/healthz")).send().await?.status();
+        assert_eq!(status, 200);
+        first.abort();
+
+        // A restarted container finds the pair and serves the same certificate.
+        let (url, second) = start_in_cert_dir(&certs).await?;
+        assert_eq!(std::fs::read(certs.join("apiserver.crt"))?, written);
+        let status = client.get(format!("{url}/healthz")).send().await?.status();
+        assert_eq!(status, 200);
+        second.abort();
+        Ok(())
+    })
+    .await?
+}

@@ -8,9 +8,7 @@ use std::time::{Duration, Instant};
 
 use metrics_store::MetricsStore;
 
-use super::{
-    Catalog, MISS_MEMORY, MISS_REFRESH_INTERVAL, Registry, discover_typed, lookback, metric_types,
-};
+use super::{Catalog, MISS_MEMORY, MISS_REFRESH_INTERVAL, Registry, discover_typed, metric_types};
 use crate::discovery::METRIC_NAME_LABEL;
 use crate::naming::{COUNTER_SUFFIX, RATE_SUFFIX};
 use crate::{Config, Result, Rule, RuleKind};
@@ -71,7 +69,7 @@ impl Registry {
             RuleKind::Custom => config.rules(),
             RuleKind::External => config.external_rules(),
         };
-        let range = lookback();
+        let range = self.lookback();
         let types = metric_types(store, &config, deadline).await;
         let mut found = vec![Vec::new(); rules.len()];
         let mut returned = Vec::new();
@@ -115,7 +113,7 @@ impl Registry {
         let Some(config) = current.config.clone() else {
             return Ok(0);
         };
-        let range = lookback();
+        let range = self.lookback();
         let mut selectors: Vec<&str> = config
             .rules()
             .iter()
