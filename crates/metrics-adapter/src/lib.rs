@@ -74,6 +74,7 @@ pub mod server;
 pub mod serving_cert;
 pub mod telemetry;
 pub mod tls;
+pub mod tls_policy;
 pub mod trust;
 
 pub use config::{Config, Rule, RuleKind};

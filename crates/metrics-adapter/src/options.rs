@@ -33,6 +33,16 @@ pub struct Options {
     #[arg(long, requires = "tls_cert_file")]
     pub tls_private_key_file: Option<PathBuf>,
 
+    /// The lowest TLS version served: `VersionTLS12` (default) or `VersionTLS13`
+    /// (k8s.io/apiserver's names; `VersionTLS10`/`11` are taken as 1.2, the lowest offered).
+    #[arg(long)]
+    pub tls_min_version: Option<String>,
+
+    /// The TLS 1.2 cipher suites allowed (comma list of IANA names, as kube-apiserver takes
+    /// them; TLS 1.3 suites are always offered); every suite offered when absent.
+    #[arg(long, value_delimiter = ',')]
+    pub tls_cipher_suites: Vec<String>,
+
     /// Without the two flags above: serve `apiserver.crt`/`apiserver.key` from this directory,
     /// generating a self-signed pair there if they cannot be read (k8s.io/apiserver's flag).
     #[arg(long)]

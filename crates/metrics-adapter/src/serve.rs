@@ -53,6 +53,7 @@ use crate::reload::ConfigWatch;
 use crate::server::{Server, router};
 use crate::serving_cert::ServingCert;
 use crate::telemetry::{RequestMetrics, Telemetry};
+use crate::tls_policy::TlsPolicy;
 use crate::trust::SharedTrust;
 use crate::{Config, Error, Result, defaults};
 
@@ -250,7 +251,15 @@ impl Adapter {
             cert_file.as_deref(),
             key_file.as_deref(),
         )?);
-        let trust = SharedTrust::new(Arc::clone(&serving), delegated.authenticator())?;
+        let policy = TlsPolicy::from_flags(
+            options.tls_min_version.as_deref(),
+            &options.tls_cipher_suites,
+        )?;
+        let trust = SharedTrust::new(
+            Arc::clone(&serving),
+            Arc::new(policy),
+            delegated.authenticator(),
+        )?;
         let reads_config_map = delegated.reads_config_map();
         let delegated = Arc::new(Mutex::new(delegated));
         serving.record_expiry(&telemetry.tls);

@@ -29,6 +29,7 @@ use rustls::{
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime};
 
+use crate::tls_policy::TlsPolicy;
 use crate::{Error, Result};
 
 /// The crypto provider of every TLS object the adapter builds (ring).
@@ -117,14 +118,15 @@ fn generate() -> Result<rcgen::CertifiedKey<rcgen::KeyPair>> {
 }
 
 /// The server's TLS configuration: the certificate `serving` resolves (see
-/// [`crate::serving_cert`]), HTTP/1.1 only, client certificates requested from clients (hinting
+/// [`crate::serving_cert`]), the versions and suites `policy` allows, HTTP/1.1 only, client certificates requested from clients (hinting
 /// `hint_cas`' subjects) but optional, and checked at the TLS level only for proof of
 /// possession (see the module documentation).
 pub fn server_config(
     serving: Arc<dyn ResolvesServerCert>,
     hint_cas: &[Arc<dyn ClientCertVerifier>],
+    policy: &TlsPolicy,
 ) -> Result<Arc<ServerConfig>> {
-    let provider = provider();
+    let provider = policy.provider();
     let verifier = RequestClientCert {
         hints: hint_cas
             .iter()
@@ -133,7 +135,7 @@ pub fn server_config(
         provider: Arc::clone(&provider),
     };
     let mut config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(policy.versions())
         .map_err(|e| tls_error("TLS configuration", e))?
         .with_client_cert_verifier(Arc::new(verifier))
         .with_cert_resolver(serving);

@@ -14,6 +14,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::auth::Authenticator;
 use crate::serving_cert::ServingCert;
+use crate::tls_policy::TlsPolicy;
 use crate::{Result, tls};
 
 /// One consistent snapshot: the authenticator and the acceptor hinting its CAs.
@@ -29,6 +30,7 @@ pub struct Trust {
 pub struct SharedTrust {
     current: Arc<RwLock<Arc<Trust>>>,
     serving: Arc<ServingCert>,
+    policy: Arc<TlsPolicy>,
 }
 
 impl std::fmt::Debug for SharedTrust {
@@ -37,9 +39,18 @@ impl std::fmt::Debug for SharedTrust {
     }
 }
 
-/// The trust of `authenticator`, answering handshakes with the certificate `serving` holds.
-fn trust(serving: &Arc<ServingCert>, authenticator: Authenticator) -> Result<Trust> {
-    let config = tls::server_config(Arc::clone(serving) as _, &authenticator.ca_verifiers())?;
+/// The trust of `authenticator`, answering handshakes with the certificate `serving` holds,
+/// as `policy` allows.
+fn trust(
+    serving: &Arc<ServingCert>,
+    policy: &TlsPolicy,
+    authenticator: Authenticator,
+) -> Result<Trust> {
+    let config = tls::server_config(
+        Arc::clone(serving) as _,
+        &authenticator.ca_verifiers(),
+        policy,
+    )?;
     Ok(Trust {
         authenticator: Arc::new(authenticator),
         acceptor: TlsAcceptor::from(config),
@@ -47,12 +58,18 @@ fn trust(serving: &Arc<ServingCert>, authenticator: Authenticator) -> Result<Tru
 }
 
 impl SharedTrust {
-    /// The trust of `authenticator`, served with the certificate in force in `serving`.
-    pub fn new(serving: Arc<ServingCert>, authenticator: Authenticator) -> Result<Self> {
-        let trust = trust(&serving, authenticator)?;
+    /// The trust of `authenticator`, served with the certificate in force in `serving`, with
+    /// the versions and suites `policy` allows (`--tls-min-version`, `--tls-cipher-suites`).
+    pub fn new(
+        serving: Arc<ServingCert>,
+        policy: Arc<TlsPolicy>,
+        authenticator: Authenticator,
+    ) -> Result<Self> {
+        let trust = trust(&serving, &policy, authenticator)?;
         Ok(SharedTrust {
             current: Arc::new(RwLock::new(Arc::new(trust))),
             serving,
+            policy,
         })
     }
 
@@ -66,7 +83,7 @@ impl SharedTrust {
 
     /// Puts `authenticator` (and a TLS configuration hinting its CAs) in force.
     pub fn replace(&self, authenticator: Authenticator) -> Result<()> {
-        let trust = Arc::new(trust(&self.serving, authenticator)?);
+        let trust = Arc::new(trust(&self.serving, &self.policy, authenticator)?);
         match self.current.write() {
             Ok(mut current) => *current = trust,
             Err(poisoned) => *poisoned.into_inner() = trust,

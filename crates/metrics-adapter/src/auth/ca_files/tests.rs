@@ -14,6 +14,7 @@ fn watched(options: &Options) -> (Mutex<DelegatedTrust>, SharedTrust, CaFiles) {
     let delegated = DelegatedTrust::from_flags(options, false).unwrap();
     let shared = SharedTrust::new(
         Arc::new(ServingCert::load(None, None).unwrap()),
+        Arc::default(),
         delegated.authenticator(),
     )
     .unwrap();
