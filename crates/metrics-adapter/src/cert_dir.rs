@@ -9,6 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::Result;
+use crate::serving_cert::ServingCert;
 use crate::tls::{self, tls_error};
 
 /// The file names k8s.io/apiserver uses in `--cert-dir` (its pair name is `apiserver`).
@@ -17,17 +18,32 @@ const CERT_FILE: &str = "apiserver.crt";
 const KEY_FILE: &str = "apiserver.key";
 
 /// The pair in `dir` (certificate, key), written first as a self-signed one if either file
-/// cannot be read.
+/// cannot be read or the two do not make a usable pair (a write cut short by a kill).
 pub fn serving_pair(dir: &Path) -> Result<(PathBuf, PathBuf)> {
     let (cert, key) = (dir.join(CERT_FILE), dir.join(KEY_FILE));
-    if std::fs::read(&cert).is_ok() && std::fs::read(&key).is_ok() {
-        return Ok((cert, key));
+    let missing: Vec<String> = [&cert, &key]
+        .into_iter()
+        .filter(|path| std::fs::read(path).is_err())
+        .map(|path| path.display().to_string())
+        .collect();
+    if missing.is_empty() {
+        match ServingCert::load(Some(&cert), Some(&key)) {
+            Ok(_) => return Ok((cert, key)),
+            Err(error) => tracing::warn!(
+                %error,
+                "the pair in --cert-dir is not usable; writing a new self-signed one"
+            ),
+        }
+    } else {
+        tracing::info!(missing = ?missing, "--cert-dir has no pair to serve yet");
     }
     let what = || format!("--cert-dir {}", dir.display());
     std::fs::create_dir_all(dir).map_err(|e| tls_error(what(), e))?;
     let (cert_pem, key_pem) = tls::self_signed_pem()?;
-    write_file(&key, key_pem.as_bytes(), 0o600).map_err(|e| tls_error(what(), e))?;
-    write_file(&cert, cert_pem.as_bytes(), 0o644).map_err(|e| tls_error(what(), e))?;
+    // Each file is written beside its name and renamed over it, the key first: a kill leaves
+    // whole files, and a certificate never stands beside a key that is not its own for long.
+    replace_file(&key, key_pem.as_bytes(), 0o600).map_err(|e| tls_error(what(), e))?;
+    replace_file(&cert, cert_pem.as_bytes(), 0o644).map_err(|e| tls_error(what(), e))?;
     tracing::warn!(
         cert = %cert.display(),
         key = %key.display(),
@@ -37,17 +53,25 @@ pub fn serving_pair(dir: &Path) -> Result<(PathBuf, PathBuf)> {
     Ok((cert, key))
 }
 
-/// Writes `bytes` to `path` whole, readable as `mode` says (a key only by its owner).
-fn write_file(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+/// Writes `bytes` to a temporary file beside `path`, readable as `mode` says (a key only by
+/// its owner), then renames it over `path`.
+fn replace_file(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    let temporary = PathBuf::from(temporary);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+    let mut file = options.open(&temporary)?;
+    // The mode above applies only to a file this call created; a leftover keeps its own.
+    #[cfg(unix)]
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))?;
     #[cfg(not(unix))]
     let _ = mode;
-    let mut file = options.open(path)?;
     file.write_all(bytes)?;
-    file.sync_all()
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)
 }
 
 #[cfg(test)]
@@ -78,10 +102,55 @@ mod tests {
     #[test]
     fn a_pair_put_there_is_served_as_it_is() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("apiserver.crt"), "mine").unwrap();
-        std::fs::write(dir.path().join("apiserver.key"), "mine too").unwrap();
+        let (cert_pem, key_pem) = tls::self_signed_pem().unwrap();
+        std::fs::write(dir.path().join("apiserver.crt"), &cert_pem).unwrap();
+        std::fs::write(dir.path().join("apiserver.key"), &key_pem).unwrap();
         let (cert, _) = serving_pair(dir.path()).unwrap();
-        assert_eq!(std::fs::read_to_string(cert).unwrap(), "mine");
+        assert_eq!(std::fs::read_to_string(cert).unwrap(), cert_pem);
+    }
+
+    #[test]
+    fn a_broken_or_half_pair_is_replaced_by_a_whole_one() {
+        let (cert_pem, key_pem) = tls::self_signed_pem().unwrap();
+        let (_, other_key) = tls::self_signed_pem().unwrap();
+        for (cert, key) in [
+            (Some(cert_pem.as_str()), None),
+            (None, Some(key_pem.as_str())),
+            (Some(""), Some("")),
+            (Some(cert_pem.as_str()), Some(other_key.as_str())),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            if let Some(cert) = cert {
+                std::fs::write(dir.path().join("apiserver.crt"), cert).unwrap();
+            }
+            if let Some(key) = key {
+                std::fs::write(dir.path().join("apiserver.key"), key).unwrap();
+            }
+            let (cert_file, key_file) = serving_pair(dir.path()).unwrap();
+            assert!(
+                ServingCert::load(Some(&cert_file), Some(&key_file)).is_ok(),
+                "not replaced by a usable pair: cert {cert:?}, key {key:?}"
+            );
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_left_readable_by_others_is_rewritten_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("apiserver.key");
+        std::fs::write(&key, "stale").unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::write(dir.path().join("apiserver.key.tmp"), "leftover").unwrap();
+        std::fs::set_permissions(
+            dir.path().join("apiserver.key.tmp"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        serving_pair(dir.path()).unwrap();
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the key is readable by others: {mode:o}");
     }
 
     #[test]

@@ -9,6 +9,8 @@ use std::time::Duration;
 use clap::Parser;
 use metrics_store::{BasicAuth, QueryMethod, StoreConfig};
 
+use crate::registry::LOOKBACK;
+
 /// Every flag of `sextant-adapter`.
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -17,6 +19,12 @@ use metrics_store::{BasicAuth, QueryMethod, StoreConfig};
     about = "Serves custom.metrics.k8s.io and external.metrics.k8s.io from a Prometheus-compatible store."
 )]
 pub struct Options {
+    /// The command prometheus-adapter's Helm chart puts first in `args` (`/adapter`): with
+    /// this image's entrypoint it arrives as an argument; accepted (with a warning) only as a
+    /// path to a file named `adapter` or `sextant-adapter`.
+    #[arg(hide = true, value_name = "COMMAND")]
+    pub leading_command: Option<PathBuf>,
+
     /// The port to serve HTTPS on.
     #[arg(long, default_value_t = 6443)]
     pub secure_port: u16,
@@ -129,8 +137,15 @@ pub struct Options {
 
     /// Authenticate to the store as this pod's service account (its token and the cluster CA,
     /// unless `--prometheus-token-file` or `--prometheus-ca-file` say otherwise), as
-    /// prometheus-adapter's flag of the same name does.
-    #[arg(long)]
+    /// prometheus-adapter's flag of the same name does. A Go-style boolean: bare, or `=true`.
+    #[arg(
+        long,
+        num_args = 0..=1,
+        require_equals = true,
+        default_value = "false",
+        default_missing_value = "true",
+        value_parser = parse_go_bool
+    )]
     pub prometheus_auth_incluster: bool,
 
     /// prometheus-adapter's kubeconfig for the store's credentials: not supported; present only
@@ -159,13 +174,21 @@ pub struct Options {
     #[arg(long, value_parser = parse_duration)]
     pub metrics_max_age: Option<Duration>,
 
-    /// Log verbosity as klog counts it (`--v=4`, `-v 4`): 0–3 info, 4–5 debug, 6 and up trace.
-    /// `RUST_LOG`, when set, wins.
+    /// Log verbosity as klog counts it (`--v=4`, `-v 4`): the adapter's own logs at 0–3 info,
+    /// 4–5 debug, 6 and up trace; its libraries' at info. `RUST_LOG`, when set, wins.
     #[arg(short = 'v', long = "v", value_name = "LEVEL", default_value_t = 0)]
-    pub verbosity: u8,
+    pub verbosity: u32,
 
-    /// Accepted for manifests written for klog; logs always go to stderr.
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    /// Accepted for manifests written for klog (a Go-style boolean: bare, or `=true`); logs
+    /// always go to stderr.
+    #[arg(
+        long,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = parse_go_bool
+    )]
     pub logtostderr: Option<bool>,
 
     /// The store deadline of each request (and of each relist).
@@ -189,6 +212,27 @@ impl Options {
     /// What no single flag's parser can judge: combinations, and prometheus-adapter flags this
     /// adapter does not support. `Err` names the flag and says what to use instead.
     pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if let Some(command) = &self.leading_command {
+            let name = command.file_name().and_then(|name| name.to_str());
+            if !matches!(name, Some("adapter" | "sextant-adapter")) {
+                return Err((
+                    "arguments",
+                    format!(
+                        "unexpected argument {:?}: only flags are taken (a leading /adapter, \
+                         as prometheus-adapter's Helm chart passes it, is ignored)",
+                        command.display().to_string()
+                    ),
+                ));
+            }
+        }
+        if self.prometheus_auth_incluster && self.prometheus_basic_auth_username.is_some() {
+            return Err((
+                "--prometheus-auth-incluster",
+                "sends the service account's token, which cannot go with \
+                 --prometheus-basic-auth-username; choose one"
+                    .to_owned(),
+            ));
+        }
         if self.prometheus_auth_config.is_some() {
             return Err((
                 "--prometheus-auth-config",
@@ -214,13 +258,22 @@ impl Options {
         Ok(())
     }
 
-    /// The `tracing` filter the binary logs with when `RUST_LOG` is not set, from `--v`.
+    /// The `tracing` filter the binary logs with when `RUST_LOG` is not set, from `--v`: like
+    /// klog's, it raises the adapter's own verbosity, not its libraries' (TLS, HTTP, kube).
     pub fn log_filter(&self) -> &'static str {
         match self.verbosity {
             0..=3 => "info",
-            4..=5 => "debug",
-            _ => "trace",
+            4..=5 => "info,metrics_adapter=debug,metrics_store=debug,sextant_adapter=debug",
+            _ => "info,metrics_adapter=trace,metrics_store=trace,sextant_adapter=trace",
         }
+    }
+
+    /// How far back relists look for series: `--metrics-max-age`, else the default
+    /// [`LOOKBACK`] or the relist interval, whichever is longer (a relist must see at least
+    /// what was written since the previous one; prometheus-adapter defaults to the interval).
+    pub fn lookback(&self) -> Duration {
+        self.metrics_max_age
+            .unwrap_or_else(|| LOOKBACK.max(self.metrics_relist_interval))
     }
 
     /// How to reach the store, from the `--prometheus-*` flags.
@@ -268,6 +321,16 @@ fn parse_header(text: &str) -> Result<(String, String), String> {
         return Err(format!("{name:?} is not an HTTP header name"));
     }
     Ok((name.to_owned(), value.trim().to_owned()))
+}
+
+/// Parses a boolean as Go's `strconv.ParseBool` does (`1`, `t`, `T`, `TRUE`, `true`, `True`, and
+/// their false counterparts), so values written for pflag carry over.
+fn parse_go_bool(text: &str) -> Result<bool, String> {
+    match text {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
+        _ => Err(format!("{text:?} is not a boolean (true or false)")),
+    }
 }
 
 /// Parses `GET` or `POST` (any case).
@@ -431,7 +494,10 @@ mod tests {
             Some(std::path::Path::new("/tmp/cert"))
         );
         assert_eq!(options.metrics_max_age, Some(Duration::from_secs(300)));
-        assert_eq!(options.log_filter(), "debug");
+        assert_eq!(
+            options.log_filter(),
+            "info,metrics_adapter=debug,metrics_store=debug,sextant_adapter=debug"
+        );
         assert_eq!(options.logtostderr, Some(true));
         assert_eq!(
             options.kubeconfig.as_deref(),
@@ -443,7 +509,33 @@ mod tests {
         assert_eq!(options.check(), Ok(()));
 
         let bare = for_tests(&["-v".to_owned(), "6".to_owned(), "--logtostderr".to_owned()]);
-        assert_eq!((bare.log_filter(), bare.logtostderr), ("trace", Some(true)));
+        assert!(bare.log_filter().contains("metrics_adapter=trace"));
+        assert_eq!(bare.logtostderr, Some(true));
+        // A bare boolean never takes the next argument as its value, as with pflag.
+        let followed = for_tests(&["--logtostderr".to_owned(), "--v=4".to_owned()]);
+        assert_eq!((followed.logtostderr, followed.verbosity), (Some(true), 4));
+        for (spelling, value) in [
+            ("=false", false),
+            ("=F", false),
+            ("=1", true),
+            ("=True", true),
+        ] {
+            let options = for_tests(&[format!("--logtostderr{spelling}")]);
+            assert_eq!(options.logtostderr, Some(value), "--logtostderr{spelling}");
+            let options = for_tests(&[format!("--prometheus-auth-incluster{spelling}")]);
+            assert_eq!(options.prometheus_auth_incluster, value);
+        }
+        assert!(!for_tests(&[]).prometheus_auth_incluster);
+        // The Helm chart's leading /adapter is taken and ignored; any other argument is not.
+        let chart = for_tests(&["/adapter".to_owned()]);
+        assert_eq!(chart.check(), Ok(()));
+        assert_eq!(
+            for_tests(&["config.yaml".to_owned()])
+                .check()
+                .unwrap_err()
+                .0,
+            "arguments"
+        );
         assert_eq!(for_tests(&[]).log_filter(), "info");
         assert_eq!(for_tests(&["--v=3".to_owned()]).log_filter(), "info");
         // One connection: --lister-kubeconfig is --kubeconfig, so both at once is a conflict.
@@ -470,6 +562,22 @@ mod tests {
             "--metrics-max-age=30s".to_owned(),
         ]);
         assert_eq!(short_age.check().unwrap_err().0, "--metrics-max-age");
+
+        let both = for_tests(&[
+            "--prometheus-auth-incluster".to_owned(),
+            "--prometheus-basic-auth-username=u".to_owned(),
+            "--prometheus-basic-auth-password-file=/p".to_owned(),
+        ]);
+        assert_eq!(both.check().unwrap_err().0, "--prometheus-auth-incluster");
+    }
+
+    #[test]
+    fn the_look_back_is_the_flag_else_ten_minutes_or_the_relist_interval_if_longer() {
+        assert_eq!(for_tests(&[]).lookback(), LOOKBACK);
+        let slow = for_tests(&["--metrics-relist-interval=15m".to_owned()]);
+        assert_eq!(slow.lookback(), Duration::from_secs(900));
+        let set = for_tests(&["--metrics-max-age=2h".to_owned()]);
+        assert_eq!(set.lookback(), Duration::from_secs(7_200));
     }
 
     #[test]

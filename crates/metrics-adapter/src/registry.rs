@@ -149,8 +149,8 @@ impl Registry {
         Arc::clone(&self.catalog.read().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// Asks the store for every rule's series over the last [`LOOKBACK`] and replaces the
-    /// catalog; on any failure the previous catalog stays and the error is returned.
+    /// Asks the store for every rule's series over its look-back (`--metrics-max-age`) and
+    /// replaces the catalog; on any failure the previous catalog stays and the error is returned.
     pub async fn relist<S: MetricsStore>(&self, store: &S, deadline: Duration) -> Result<()> {
         let started = Instant::now();
         let result = self.relist_unrecorded(store, deadline).await;

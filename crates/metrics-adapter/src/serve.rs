@@ -48,7 +48,7 @@ use crate::cert_dir;
 use crate::objects::ObjectIndex;
 use crate::options::Options;
 use crate::provider::Provider;
-use crate::registry::{LOOKBACK, Registry};
+use crate::registry::Registry;
 use crate::reload::ConfigWatch;
 use crate::server::{Server, router};
 use crate::serving_cert::ServingCert;
@@ -212,6 +212,13 @@ impl Adapter {
         options
             .check()
             .map_err(|(flag, reason)| invalid(flag, reason))?;
+        if let Some(command) = &options.leading_command {
+            tracing::warn!(
+                argument = %command.display(),
+                "ignoring a leading command among the arguments (prometheus-adapter's Helm \
+                 chart passes /adapter first); only flags are taken"
+            );
+        }
         let authorizer = match (&kube, options.authorization_always_allow) {
             (_, true) => {
                 tracing::warn!(
@@ -232,7 +239,7 @@ impl Adapter {
         let (config, config_text) = load_config(options)?;
         let registry = Arc::new(
             Registry::new(Arc::new(config), options.metrics_relist_interval)
-                .with_lookback(options.metrics_max_age.unwrap_or(LOOKBACK)),
+                .with_lookback(options.lookback()),
         );
         let telemetry = Telemetry::new(registry.metrics());
         let delegated = DelegatedTrust::from_flags(options, kube.is_some())?;

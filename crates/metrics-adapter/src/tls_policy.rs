@@ -97,15 +97,21 @@ impl TlsPolicy {
                 ));
             }
         };
-        let mut provider = rustls::crypto::ring::default_provider();
+        let mut provider = CryptoProvider::clone(&tls::provider());
+        // `--tls-cipher-suites=` (empty) means the defaults, as for kube-apiserver.
+        let suite_names: Vec<&str> = suite_names
+            .iter()
+            .map(|name| name.trim())
+            .filter(|name| !name.is_empty())
+            .collect();
         if !suite_names.is_empty() {
             let wanted = suite_names
                 .iter()
                 .map(|name| canonical_suite_name(name))
                 .collect::<Result<Vec<_>>>()?;
             let offered = |suite: &SupportedCipherSuite| {
-                let name = suite_name(suite);
-                matches!(suite, SupportedCipherSuite::Tls13(_)) || wanted.contains(&name.as_str())
+                matches!(suite, SupportedCipherSuite::Tls13(_))
+                    || wanted.contains(&suite_name(suite))
             };
             for name in &wanted {
                 let tls13 = TLS13_NAMES.contains(name);
@@ -151,9 +157,10 @@ impl TlsPolicy {
     }
 }
 
-/// A suite's IANA name, as Go and kube-apiserver write it.
-fn suite_name(suite: &SupportedCipherSuite) -> String {
-    format!("{:?}", suite.suite())
+/// A suite's IANA name, as Go and kube-apiserver write it (rustls prefixes TLS 1.3 ones
+/// `TLS13_`).
+fn suite_name(suite: &SupportedCipherSuite) -> &'static str {
+    suite.suite().as_str().unwrap_or("unnamed")
 }
 
 /// The IANA name `name` stands for (Go's two ChaCha20 names without `_SHA256` included), or an
@@ -181,7 +188,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn names(policy: &TlsPolicy) -> Vec<String> {
+    fn names(policy: &TlsPolicy) -> Vec<&'static str> {
         policy
             .provider
             .cipher_suites
@@ -195,7 +202,7 @@ mod tests {
         let policy = TlsPolicy::from_flags(None, &[]).unwrap();
         assert_eq!(policy.versions().len(), 2);
         assert_eq!(names(&policy), names(&TlsPolicy::default()));
-        assert!(names(&policy).contains(&"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256".to_owned()));
+        assert!(names(&policy).contains(&"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"));
     }
 
     #[test]
@@ -209,19 +216,16 @@ mod tests {
         .map(str::to_owned)
         .to_vec();
         let kept = names(&TlsPolicy::from_flags(Some("VersionTLS12"), &list).unwrap());
-        assert!(kept.contains(&"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256".to_owned()));
-        assert!(kept.contains(&"TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256".to_owned()));
-        assert!(!kept.contains(&"TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384".to_owned()));
-        assert!(!kept.contains(&"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256".to_owned()));
+        assert!(kept.contains(&"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"));
+        assert!(kept.contains(&"TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"));
+        assert!(!kept.contains(&"TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"));
+        assert!(!kept.contains(&"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"));
         for tls13 in [
             "TLS13_AES_128_GCM_SHA256",
             "TLS13_AES_256_GCM_SHA384",
             "TLS13_CHACHA20_POLY1305_SHA256",
         ] {
-            assert!(
-                kept.contains(&tls13.to_owned()),
-                "{tls13} missing from {kept:?}"
-            );
+            assert!(kept.contains(&tls13), "{tls13} missing from {kept:?}");
         }
     }
 
@@ -233,6 +237,12 @@ mod tests {
         assert_eq!(old.versions().len(), 2);
         let error = TlsPolicy::from_flags(Some("TLS1.3"), &[]).unwrap_err();
         assert!(error.to_string().contains("--tls-min-version"), "{error}");
+    }
+
+    #[test]
+    fn an_empty_list_means_the_defaults() {
+        let empty = TlsPolicy::from_flags(None, &[String::new()]).unwrap();
+        assert_eq!(names(&empty), names(&TlsPolicy::default()));
     }
 
     #[test]
