@@ -10,6 +10,7 @@ use serde::{Serialize, Serializer};
 pub mod custom_metrics;
 pub mod discovery;
 pub mod external_metrics;
+pub mod list_json;
 pub mod status;
 
 /// A list with `kind` and `apiVersion` first and `metadata` always present, as the API server
