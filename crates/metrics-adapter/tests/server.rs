@@ -34,14 +34,24 @@ async fn serves_discovery_and_values_from_prometheus() -> TestResult {
     .await
 }
 
+/// A VictoriaMetrics holding [`recent_series`] and a store client for it; `None` (the test
+/// skips) when the package is not installed outside CI.
+async fn victoria_with_recent_series()
+-> Result<Option<(VictoriaMetricsServer, HttpStore)>, Box<dyn std::error::Error>> {
+    let Some(victoria) = or_skip(VictoriaMetricsServer::start().await)? else {
+        return Ok(None);
+    };
+    victoria.import(&recent_series()?).await?;
+    let store = HttpStore::new(StoreConfig::new(victoria.url()))?;
+    Ok(Some((victoria, store)))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_discovery_and_values_from_victoria_metrics() -> TestResult {
     bounded(async {
-        let Some(victoria) = or_skip(VictoriaMetricsServer::start().await)? else {
+        let Some((_victoria, store)) = victoria_with_recent_series().await? else {
             return Ok(());
         };
-        victoria.import(&recent_series()?).await?;
-        let store = HttpStore::new(StoreConfig::new(victoria.url()))?;
         let registry = relisted(&store).await?;
         let adapter = Adapter::start(registry, store, Duration::from_secs(10)).await?;
         check_serving(&adapter).await
@@ -52,11 +62,9 @@ async fn serves_discovery_and_values_from_victoria_metrics() -> TestResult {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_metric_is_served_on_its_first_request() -> TestResult {
     bounded(async {
-        let Some(victoria) = or_skip(VictoriaMetricsServer::start().await)? else {
+        let Some((victoria, store)) = victoria_with_recent_series().await? else {
             return Ok(());
         };
-        victoria.import(&recent_series()?).await?;
-        let store = HttpStore::new(StoreConfig::new(victoria.url()))?;
         let registry = relisted(&store).await?;
         let adapter = Adapter::start(registry, store, Duration::from_secs(10)).await?;
         let path = format!("{V2}/namespaces/ns1/pods/a/orders_per_second");
@@ -150,11 +158,9 @@ async fn label_selectors_are_resolved_from_the_watched_pods() -> TestResult {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_metric_appears_in_discovery_between_relists_without_a_request() -> TestResult {
     bounded(async {
-        let Some(victoria) = or_skip(VictoriaMetricsServer::start().await)? else {
+        let Some((victoria, store)) = victoria_with_recent_series().await? else {
             return Ok(());
         };
-        victoria.import(&recent_series()?).await?;
-        let store = HttpStore::new(StoreConfig::new(victoria.url()))?;
         let registry = relisted(&store).await?;
         let deadline = Duration::from_secs(10);
         assert_eq!(
