@@ -1,14 +1,17 @@
 //! The adapter's own work per answer, without network, TLS or store: the router asked
 //! `GET …/namespaces/ns7/pods/*/http_requests_per_second` in process over a store that hands
-//! back 100 pods' samples at once. What is timed is routing, parsing the request, looking the
-//! metric up, rendering the query, building the 100 `MetricValue`s, serializing the 20 KB
-//! `MetricValueList` and reading the body, plus the store's hand-over (a copy of the 100
-//! samples, standing in for decoding Prometheus's answer). Not timed: TLS, authentication and
-//! the store's HTTP call, which the `adapter` bench measures whole. This is the part of the
-//! adapter's latency over the `adapter` bench's floor that the adapter's own code decides.
+//! back Prometheus's JSON answer for 100 pods at once. What is timed is routing, parsing the
+//! request, looking the metric up, rendering the query, reading Prometheus's answer as the
+//! store client does ([`metrics_store::read_instant_answer`]), building the 100 values,
+//! serializing the 20 KB `MetricValueList` and reading the body. Not timed: TLS,
+//! authentication and the store's HTTP call, which the `adapter` bench measures whole. This is
+//! the part of the adapter's latency over the `adapter` bench's floor that the adapter's own
+//! code decides.
 //!
 //! Run: `cargo bench -p metrics-adapter --bench answer` (criterion's report, then the mean of a
-//! plain loop).
+//! plain loop of `ANSWER_ROUNDS` answers, 20,000 unless set). Timings on this shared 2-core VM
+//! move by a fifth from run to run; `bash crates/metrics-adapter/benches/answer-instructions.sh`
+//! counts the instructions per answer instead (valgrind), exactly and repeatably.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -33,22 +36,29 @@ const PATH: &str =
 const PODS: usize = 100;
 
 /// A store whose only series is `http_requests_total{namespace, pod}` and whose every instant
-/// query is answered with one sample per pod of `ns7`, as Prometheus answers the rate query.
+/// query is answered with Prometheus's JSON for one sample per pod of `ns7`, as Prometheus
+/// answers the rate query, read anew each time as the store client reads it.
 struct Canned {
-    samples: Vec<Sample>,
+    body: Vec<u8>,
 }
 
 impl Canned {
     fn new() -> Self {
-        let timestamp = Timestamp::from_second(1_795_000_000).unwrap_or(Timestamp::UNIX_EPOCH);
-        let samples = (0..PODS)
-            .map(|i| Sample {
-                labels: BTreeMap::from([("pod".to_owned(), format!("pod-{i}"))]),
-                timestamp,
-                value: 0.5 * (1 + i % 20) as f64,
+        let result: Vec<String> = (0..PODS)
+            .map(|i| {
+                format!(
+                    r#"{{"metric":{{"pod":"pod-{i}"}},"value":[1795000000.123,"{}"]}}"#,
+                    0.5 * (1 + i % 20) as f64
+                )
             })
             .collect();
-        Canned { samples }
+        let body = format!(
+            r#"{{"status":"success","data":{{"resultType":"vector","result":[{}]}}}}"#,
+            result.join(",")
+        );
+        Canned {
+            body: body.into_bytes(),
+        }
     }
 }
 
@@ -73,7 +83,7 @@ impl MetricsStore for Canned {
         _at: Option<Timestamp>,
         _deadline: Duration,
     ) -> impl Future<Output = metrics_store::Result<Vec<Sample>>> + Send {
-        std::future::ready(Ok(self.samples.clone()))
+        std::future::ready(metrics_store::read_instant_answer(&self.body))
     }
 
     fn range_query(
@@ -130,7 +140,10 @@ fn main() -> BenchResult {
     });
     criterion.final_summary();
 
-    let rounds = 20_000;
+    let rounds: u32 = std::env::var("ANSWER_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(20_000);
     let started = Instant::now();
     for _ in 0..rounds {
         black_box(runtime.block_on(answer(&mut app)));

@@ -156,7 +156,7 @@ impl<S: MetricsStore> Provider<S> {
         &self,
         request: &CustomRequest<'_>,
         deadline: Duration,
-    ) -> Result<v1beta2::MetricValueList> {
+    ) -> Result<v1beta2::MetricValueRows> {
         let metric_selector = parse_selector("metricLabelSelector", request.metric_label_selector)?;
         let all = request.name == ALL_OBJECTS;
         let object_selector = parse_selector("labelSelector", request.label_selector)?;
@@ -188,7 +188,7 @@ impl<S: MetricsStore> Provider<S> {
                     .select(request.resource, namespace, &object_selector, deadline)
                     .await?;
                 if selected.is_empty() {
-                    return Ok(v1beta2::MetricValueList::default());
+                    return Ok(v1beta2::MetricValueRows::default());
                 }
                 Some(selected)
             }
@@ -218,44 +218,41 @@ impl<S: MetricsStore> Provider<S> {
                 resource: request.resource.to_string(),
             })?;
         tracing::debug!(%query, "custom metric query");
-        let samples = self.store.instant_query(&query, None, deadline).await?;
-        let selector = (!metric_selector.is_empty()).then(|| metric_selector.to_label_selector());
-        let kind = kind_of(request.resource);
-        let api_version = (request.resource.group.is_empty()).then(|| "/v1".to_owned());
-        let window_seconds = window_seconds(rule.window());
-        let items: Vec<v1beta2::MetricValue> = samples
-            .into_iter()
-            .filter_map(|sample| {
-                let object = sample.labels.get(label.as_str())?.clone();
-                if !all && object != request.name {
-                    return None;
-                }
-                if selected
-                    .as_ref()
-                    .is_some_and(|keep| !keep.contains(&object))
-                {
-                    return None;
-                }
-                let value = finite_quantity(&sample)?;
-                Some(v1beta2::MetricValue {
-                    described_object: ObjectReference {
-                        api_version: api_version.clone(),
-                        kind: Some(kind.clone()),
-                        name: Some(object),
-                        namespace: namespace.map(str::to_owned),
-                        ..ObjectReference::default()
-                    },
-                    metric: v1beta2::MetricIdentifier {
-                        name: request.metric.to_owned(),
-                        selector: selector.clone(),
-                    },
-                    timestamp: Time(sample.timestamp),
-                    window_seconds,
-                    value,
-                })
+        let samples = self
+            .store
+            .shared_instant_query(&query, None, deadline)
+            .await?;
+        let wanted = |name: &str| match &selected {
+            _ if !all => name == request.name,
+            Some(keep) => keep.contains(name),
+            None => true,
+        };
+        let row = |name: String, sample: &Sample| {
+            Some(v1beta2::MetricValueRow {
+                name,
+                timestamp: Time(sample.timestamp),
+                value: finite_quantity(sample)?,
             })
-            .collect();
-        if !all && items.is_empty() {
+        };
+        let rows: Vec<v1beta2::MetricValueRow> = match Arc::try_unwrap(samples) {
+            // Nobody else asked the same at the same moment: the names are moved out.
+            Ok(samples) => samples
+                .into_iter()
+                .filter_map(|mut sample| {
+                    let name = sample.labels.remove(label.as_str())?;
+                    wanted(&name).then(|| row(name, &sample))?
+                })
+                .collect(),
+            // Shared with the requests that did: only the names kept are copied.
+            Err(shared) => shared
+                .iter()
+                .filter_map(|sample| {
+                    let name = sample.labels.get(label.as_str())?;
+                    wanted(name).then(|| row(name.clone(), sample))?
+                })
+                .collect(),
+        };
+        if !all && rows.is_empty() {
             return Err(Error::NoValue {
                 metric: request.metric.to_owned(),
                 resource: request.resource.to_string(),
@@ -263,9 +260,20 @@ impl<S: MetricsStore> Provider<S> {
                 name: request.name.to_owned(),
             });
         }
-        Ok(v1beta2::MetricValueList {
-            items,
-            ..Default::default()
+        Ok(v1beta2::MetricValueRows {
+            object: ObjectReference {
+                api_version: request.resource.group.is_empty().then(|| "/v1".to_owned()),
+                kind: Some(kind_of(request.resource)),
+                namespace: namespace.map(str::to_owned),
+                ..ObjectReference::default()
+            },
+            metric: v1beta2::MetricIdentifier {
+                name: request.metric.to_owned(),
+                selector: (!metric_selector.is_empty())
+                    .then(|| metric_selector.to_label_selector()),
+            },
+            window_seconds: window_seconds(rule.window()),
+            rows,
         })
     }
 
@@ -401,31 +409,4 @@ pub fn kind_of(resource: &GroupResource) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn kinds_of_resources() {
-        let kind = |r: &str, g: &str| kind_of(&GroupResource::new(r, g));
-        assert_eq!(kind("pods", ""), "Pod");
-        assert_eq!(kind("services", ""), "Service");
-        assert_eq!(kind("namespaces", ""), "Namespace");
-        assert_eq!(kind("statefulsets", "apps"), "StatefulSet");
-        assert_eq!(kind("ingresses", "networking.k8s.io"), "Ingress");
-        assert_eq!(kind("widgets", "example.com"), "Widget");
-    }
-
-    #[test]
-    fn empty_selectors_select_everything_and_bad_ones_are_400() {
-        assert!(matches!(parse_selector("labelSelector", Some(" ")), Ok(s) if s.is_empty()));
-        let Err(error) = parse_selector("metricLabelSelector", Some("a in (")) else {
-            panic!("should not parse");
-        };
-        assert_eq!(error.status().code, Some(400));
-        assert!(
-            error
-                .to_string()
-                .starts_with("invalid metricLabelSelector: ")
-        );
-    }
-}
+mod tests;

@@ -15,7 +15,7 @@ use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{APIGroupList, Status};
-use metrics_model::api::custom_metrics::{self, v1beta1};
+use metrics_model::api::custom_metrics::{self, v1beta1, v1beta2};
 use metrics_model::api::discovery::{
     api_group, api_resource_list, custom_metric_resource, external_metric_resource,
 };
@@ -288,15 +288,17 @@ async fn custom_values<S: MetricsStore + 'static>(
         name = path.name,
         metric = path.metric,
     );
-    let list = server
+    let rows = server
         .provider
         .custom(&request, server.query_timeout)
         .instrument(span)
         .await?;
     Ok(match version.as_str() {
-        "v1beta1" => json_response(&v1beta1::MetricValueList::from(list)),
-        // The HPA's version: written from a per-answer template, the same bytes as serde's.
-        _ => encoded(StatusCode::OK, list_json::to_vec(&list)),
+        "v1beta1" => json_response(&v1beta1::MetricValueList::from(
+            v1beta2::MetricValueList::from(&rows),
+        )),
+        // The HPA's version: written straight from the rows, the same bytes as serde's.
+        _ => encoded(StatusCode::OK, list_json::to_vec(&rows)),
     })
 }
 

@@ -120,6 +120,22 @@ impl<S: MetricsStore + 'static> MetricsStore for Coalescing<S> {
         at: Option<Timestamp>,
         deadline: Duration,
     ) -> impl Future<Output = Result<Vec<Sample>>> + Send {
+        let shared = self.shared_instant_query(query, at, deadline);
+        // The last one to let go of the flight usually takes the samples without copying them
+        // (nobody else asked the same question at the same moment, and the flight's task has
+        // let go of its sender); otherwise they are copied.
+        async move {
+            let samples = shared.await?;
+            Ok(Arc::try_unwrap(samples).unwrap_or_else(|shared| shared.as_ref().clone()))
+        }
+    }
+
+    fn shared_instant_query(
+        &self,
+        query: &str,
+        at: Option<Timestamp>,
+        deadline: Duration,
+    ) -> impl Future<Output = Result<Arc<Vec<Sample>>>> + Send {
         let flight = self.join_or_start((query.to_owned(), at), deadline);
         async move {
             let mut flight = flight?;
@@ -132,17 +148,7 @@ impl<S: MetricsStore + 'static> MetricsStore for Coalescing<S> {
                 .map_err(|_| Error::Timeout { deadline })?
                 .map_err(|_| ended())?
                 .clone();
-            // The last one to let go of the flight usually takes the samples without copying
-            // them (nobody else asked the same question at the same moment, and the flight's
-            // task has let go of its sender); otherwise they are copied.
-            drop(flight);
-            match outcome {
-                Some(Ok(samples)) => {
-                    Ok(Arc::try_unwrap(samples).unwrap_or_else(|shared| shared.as_ref().clone()))
-                }
-                Some(Err(error)) => Err(error),
-                None => Err(ended()),
-            }
+            outcome.unwrap_or_else(|| Err(ended()))
         }
     }
 

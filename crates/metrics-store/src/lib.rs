@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -60,6 +61,12 @@ pub struct TimeRange {
     pub start: Timestamp,
     /// Inclusive end.
     pub end: Timestamp,
+}
+
+/// Reads the body of a successful `/api/v1/query` answer as [`HttpStore`] does, for code that
+/// holds such a body already (a recorded answer, a benchmark's canned one).
+pub fn read_instant_answer(body: &[u8]) -> Result<Vec<Sample>> {
+    response::instant(200, body)
 }
 
 /// What Sextant needs from a metrics store, and nothing more.
@@ -128,6 +135,18 @@ pub trait MetricsStore: Send + Sync {
         at: Option<Timestamp>,
         deadline: Duration,
     ) -> impl Future<Output = Result<Vec<Sample>>> + Send;
+
+    /// As [`MetricsStore::instant_query`], the samples possibly shared with the other callers
+    /// of the same query at the same moment ([`Coalescing`] hands them all one answer), so
+    /// none of them copies it.
+    fn shared_instant_query(
+        &self,
+        query: &str,
+        at: Option<Timestamp>,
+        deadline: Duration,
+    ) -> impl Future<Output = Result<Arc<Vec<Sample>>>> + Send {
+        async move { self.instant_query(query, at, deadline).await.map(Arc::new) }
+    }
 
     /// Evaluates `query` over `range` every `step`.
     fn range_query(

@@ -32,22 +32,27 @@ struct QueryData<'a> {
 #[derive(Deserialize)]
 struct InstantSuccess<'a> {
     status: &'a str,
-    data: InstantResult,
+    #[serde(borrow)]
+    data: InstantResult<'a>,
 }
 
 /// `data` of an instant query; `resultType` precedes `result` in both stores' answers, so the
-/// tag is known before the samples are read and nothing is buffered.
+/// tag is known before the samples are read and nothing is buffered. Value strings are
+/// borrowed from the body: numbers are never escaped, and one that is is no number anyway.
 #[derive(Deserialize)]
 #[serde(tag = "resultType", content = "result", rename_all = "lowercase")]
-enum InstantResult {
-    Vector(Vec<VectorElement>),
-    Scalar((f64, String)),
+enum InstantResult<'a> {
+    #[serde(borrow)]
+    Vector(Vec<VectorElement<'a>>),
+    #[serde(borrow)]
+    Scalar((f64, &'a str)),
 }
 
 #[derive(Deserialize)]
-struct VectorElement {
+struct VectorElement<'a> {
     metric: Labels,
-    value: (f64, String),
+    #[serde(borrow)]
+    value: (f64, &'a str),
 }
 
 #[derive(Deserialize)]
@@ -168,14 +173,14 @@ pub(crate) fn instant(status: u16, body: &[u8]) -> Result<Vec<Sample>> {
                 Ok(Sample {
                     labels: e.metric,
                     timestamp: timestamp(status, e.value.0)?,
-                    value: value(status, &e.value.1)?,
+                    value: value(status, e.value.1)?,
                 })
             })
             .collect(),
         InstantResult::Scalar((seconds, text)) => Ok(vec![Sample {
             labels: Labels::new(),
             timestamp: timestamp(status, seconds)?,
-            value: value(status, &text)?,
+            value: value(status, text)?,
         }]),
     }
 }

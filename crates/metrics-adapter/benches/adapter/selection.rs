@@ -147,10 +147,10 @@ pub async fn selection(report: &mut Report) -> BenchResult {
             metric_label_selector: None,
         };
         let answer = provider.custom(&request, QUERY_TIMEOUT).await?;
-        if answer.items.len() != selected {
+        if answer.rows.len() != selected {
             return Err(format!(
                 "{selector}: {} values, expected {selected}",
-                answer.items.len()
+                answer.rows.len()
             )
             .into());
         }

@@ -20,7 +20,7 @@ pub mod v1beta2 {
     pub const API_VERSION: &str = "custom.metrics.k8s.io/v1beta2";
 
     /// Names a metric and, optionally, the metric labels that narrowed it.
-    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
     pub struct MetricIdentifier {
         /// The metric name as the API serves it, e.g. `http_requests_per_second`.
         pub name: String,
@@ -59,6 +59,59 @@ pub mod v1beta2 {
     }
 
     typed_list_serialize!(MetricValueList, "MetricValueList", API_VERSION);
+
+    /// One answer as the adapter builds it: what all its items share once (the objects' kind,
+    /// API version and namespace, the metric, the window) and a row per described object, so
+    /// an answer of many objects is neither built nor written item by item in full
+    /// ([`crate::api::list_json::to_vec`] writes it as the [`MetricValueList`] it converts to).
+    #[derive(Debug, Clone, Default, PartialEq)]
+    pub struct MetricValueRows {
+        /// Every described object's reference but its name (this `name` is not used).
+        pub object: ObjectReference,
+        /// Which metric, the same for every row.
+        pub metric: MetricIdentifier,
+        /// The window a rate was computed over, the same for every row.
+        pub window_seconds: Option<i64>,
+        /// One row per described object.
+        pub rows: Vec<MetricValueRow>,
+    }
+
+    /// What one item of [`MetricValueRows`] has alone.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct MetricValueRow {
+        /// The described object's name.
+        pub name: String,
+        /// When the value was produced: the sample's own time.
+        pub timestamp: Time,
+        /// The value.
+        pub value: Quantity,
+    }
+
+    impl MetricValueRows {
+        /// The full item `row` stands for.
+        pub fn item(&self, row: &MetricValueRow) -> MetricValue {
+            MetricValue {
+                described_object: ObjectReference {
+                    name: Some(row.name.clone()),
+                    ..self.object.clone()
+                },
+                metric: self.metric.clone(),
+                timestamp: row.timestamp.clone(),
+                window_seconds: self.window_seconds,
+                value: row.value,
+            }
+        }
+    }
+
+    impl From<&MetricValueRows> for MetricValueList {
+        /// The list the rows stand for, item by item in row order.
+        fn from(rows: &MetricValueRows) -> Self {
+            MetricValueList {
+                metadata: ListMeta::default(),
+                items: rows.rows.iter().map(|row| rows.item(row)).collect(),
+            }
+        }
+    }
 }
 
 /// Version v1beta1, where the metric is a bare name and the selector is always written.

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Instructions the adapter executes per in-process answer (the `answer` bench's work), counted
+# by valgrind's cachegrind: exact and repeatable where timings on a shared 2-core VM move by
+# 20 % from run to run. Two runs of the bench's plain loop (ANSWER_ROUNDS = 500 and 1500, the
+# criterion part skipped by a filter that matches nothing) are subtracted, so start-up cancels.
+# Needs valgrind (Debian package `valgrind`). Run from anywhere in the repository:
+#   bash crates/metrics-adapter/benches/answer-instructions.sh
+set -euo pipefail
+command -v valgrind >/dev/null || { echo "valgrind is not installed (apt-get install valgrind)" >&2; exit 1; }
+cd "$(git rev-parse --show-toplevel)"
+binary=$(cargo bench -p metrics-adapter --bench answer --no-run --message-format=json 2>/dev/null \
+  | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1 || true)
+[ -x "$binary" ] || { echo "could not build the answer bench" >&2; exit 1; }
+count() {
+  ANSWER_ROUNDS=$1 valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null \
+    "$binary" --bench no-criterion-bench-matches-this 2>&1 \
+    | awk '/I *refs:/ { gsub(",", "", $NF); refs = $NF } END { print refs }'
+}
+low=$(count 500)
+high=$(count 1500)
+echo "instructions per answer of 100 pods: $(( (high - low) / 1000 ))"
