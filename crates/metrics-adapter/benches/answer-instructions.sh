@@ -8,9 +8,10 @@
 set -euo pipefail
 command -v valgrind >/dev/null || { echo "valgrind is not installed (apt-get install valgrind)" >&2; exit 1; }
 cd "$(git rev-parse --show-toplevel)"
+cargo bench -p metrics-adapter --bench answer --no-run
 binary=$(cargo bench -p metrics-adapter --bench answer --no-run --message-format=json 2>/dev/null \
   | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1 || true)
-[ -x "$binary" ] || { echo "could not build the answer bench" >&2; exit 1; }
+[ -x "$binary" ] || { echo "could not find the answer bench's executable" >&2; exit 1; }
 count() {
   ANSWER_ROUNDS=$1 valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null \
     "$binary" --bench no-criterion-bench-matches-this 2>&1 \
