@@ -8,7 +8,7 @@
 //! - [`defaults`]: the rules used when no configuration is given;
 //! - [`objects`]: the labels of Kubernetes objects, from watch-fed caches (`labelSelector`);
 //! - [`registry`]: which metrics are servable, relisted from the store's `/api/v1/series`;
-//! - [`provider`]: one request → one store query → the API's value list, or a `Status` error;
+//! - [`provider`]: one request → one store query → the API's values, or a `Status` error;
 //! - [`server`]: the axum router (plain HTTP, no access control of its own);
 //! - [`tls`], [`auth`], [`trust`], [`authz`], [`serve`]: HTTPS, authentication (client
 //!   certificates, front proxy, bearer tokens by TokenReview, CAs from the flags or the

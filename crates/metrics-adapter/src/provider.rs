@@ -1,6 +1,6 @@
 //! The provider: answers one custom- or external-metrics request by looking the metric up in
 //! the [`Registry`], rendering its rule's query, asking the store, and turning the samples into
-//! the API's value lists.
+//! the API's values (custom metrics as [`v1beta2::MetricValueRows`], written by the server).
 //!
 //! A metric the catalog does not know triggers an early lookup (see
 //! [`Registry::refresh_on_miss`]) before the request is answered 404; the store query then gets
@@ -151,7 +151,7 @@ impl<S: MetricsStore> Provider<S> {
         &self.store
     }
 
-    /// Answers a custom-metrics request (v1beta2 shape) within `deadline`.
+    /// Answers a custom-metrics request within `deadline`, as the rows of a v1beta2 list.
     pub async fn custom(
         &self,
         request: &CustomRequest<'_>,

@@ -331,11 +331,14 @@ impl fmt::Display for Quantity {
     }
 }
 
-/// The largest exponent that is a multiple of 3 and keeps the mantissa of `nanos` (not zero)
-/// whole, with that mantissa: thousands stripped (a third of the divisions of stripping single
+/// The largest exponent that is a multiple of 3 and keeps the mantissa of `nanos` whole, with
+/// that mantissa (zero is `0e0`): thousands stripped (a third of the divisions of stripping single
 /// zeros), in `i64` while the number fits, as every metric value below 9.2 × 10⁹ does; `i128`
 /// division costs several times more.
 fn strip_thousands(nanos: i128) -> (i128, i32) {
+    if nanos == 0 {
+        return (0, 0);
+    }
     let mut exponent = -9;
     if let Ok(mut small) = i64::try_from(nanos) {
         while small % 1000 == 0 {

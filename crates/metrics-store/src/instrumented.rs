@@ -186,6 +186,19 @@ impl<S: MetricsStore> MetricsStore for Instrumented<S> {
         .await
     }
 
+    async fn shared_instant_query(
+        &self,
+        query: &str,
+        at: Option<Timestamp>,
+        deadline: Duration,
+    ) -> Result<std::sync::Arc<Vec<Sample>>> {
+        self.timed(
+            Operation::Query,
+            self.inner.shared_instant_query(query, at, deadline),
+        )
+        .await
+    }
+
     async fn range_query(
         &self,
         query: &str,

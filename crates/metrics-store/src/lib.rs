@@ -138,7 +138,8 @@ pub trait MetricsStore: Send + Sync {
 
     /// As [`MetricsStore::instant_query`], the samples possibly shared with the other callers
     /// of the same query at the same moment ([`Coalescing`] hands them all one answer), so
-    /// none of them copies it.
+    /// none of them copies it. A store that wraps another forwards this call to it, or a
+    /// [`Coalescing`] inside it would copy its answer for every caller.
     fn shared_instant_query(
         &self,
         query: &str,

@@ -1,6 +1,8 @@
 //! Reading Prometheus HTTP API responses: the envelope, vectors, scalars, matrices and series,
 //! rejecting anything else as a bad response rather than guessing.
 
+use std::borrow::Cow;
+
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -37,22 +39,50 @@ struct InstantSuccess<'a> {
 }
 
 /// `data` of an instant query; `resultType` precedes `result` in both stores' answers, so the
-/// tag is known before the samples are read and nothing is buffered. Value strings are
-/// borrowed from the body: numbers are never escaped, and one that is is no number anyway.
+/// tag is known before the samples are read and nothing is buffered.
 #[derive(Deserialize)]
 #[serde(tag = "resultType", content = "result", rename_all = "lowercase")]
 enum InstantResult<'a> {
     #[serde(borrow)]
     Vector(Vec<VectorElement<'a>>),
     #[serde(borrow)]
-    Scalar((f64, &'a str)),
+    Scalar((f64, ValueText<'a>)),
 }
 
 #[derive(Deserialize)]
 struct VectorElement<'a> {
     metric: Labels,
     #[serde(borrow)]
-    value: (f64, &'a str),
+    value: (f64, ValueText<'a>),
+}
+
+/// A sample's value as the store wrote it: borrowed from the body (no allocation per sample),
+/// or unescaped into a string of its own when the text has escapes (valid JSON, though no store
+/// is known to write a number that way).
+struct ValueText<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for ValueText<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        struct Text;
+        impl<'de> serde::de::Visitor<'de> for Text {
+            type Value = Cow<'de, str>;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str("a sample value as a string")
+            }
+
+            fn visit_borrowed_str<E>(self, text: &'de str) -> std::result::Result<Self::Value, E> {
+                Ok(Cow::Borrowed(text))
+            }
+
+            fn visit_str<E>(self, text: &str) -> std::result::Result<Self::Value, E> {
+                Ok(Cow::Owned(text.to_owned()))
+            }
+        }
+        deserializer.deserialize_str(Text).map(ValueText)
+    }
 }
 
 #[derive(Deserialize)]
@@ -173,14 +203,14 @@ pub(crate) fn instant(status: u16, body: &[u8]) -> Result<Vec<Sample>> {
                 Ok(Sample {
                     labels: e.metric,
                     timestamp: timestamp(status, e.value.0)?,
-                    value: value(status, e.value.1)?,
+                    value: value(status, &e.value.1.0)?,
                 })
             })
             .collect(),
         InstantResult::Scalar((seconds, text)) => Ok(vec![Sample {
             labels: Labels::new(),
             timestamp: timestamp(status, seconds)?,
-            value: value(status, text)?,
+            value: value(status, &text.0)?,
         }]),
     }
 }
@@ -276,6 +306,12 @@ mod tests {
             (reordered[0].labels["pod"].as_str(), reordered[0].value),
             ("b", 2.0)
         );
+        // A value with an escape (`\u0031` is `1`) is valid JSON and reads as its text.
+        let escaped = instant(
+            200,
+            br#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1767225600,"\u0031.5"]}]}}"#,
+        )?;
+        assert_eq!(escaped[0].value, 1.5);
         Ok(())
     }
 

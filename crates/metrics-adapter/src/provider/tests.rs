@@ -25,13 +25,39 @@ fn empty_selectors_select_everything_and_bad_ones_are_400() {
     );
 }
 
-/// A store of `http_requests_total{namespace="shop", pod="a"|"b"|"c"}` whose instant queries
-/// take a moment (so concurrent ones overlap) and are counted.
-struct SlowStore {
+/// A store of `http_requests_total{namespace="shop", pod="a"|"b"|"c"|"d"}` (d's rate is NaN)
+/// whose instant queries take a moment (so concurrent ones overlap) and are counted. It keeps
+/// its answer: [`MetricsStore::shared_instant_query`] hands out the one it holds, as a flight
+/// shared by other callers would.
+struct KeptAnswerStore {
     queries: std::sync::atomic::AtomicUsize,
+    answer: Arc<Vec<Sample>>,
 }
 
-impl MetricsStore for SlowStore {
+impl KeptAnswerStore {
+    fn new() -> Self {
+        let timestamp = jiff::Timestamp::from_second(1_795_000_000).unwrap_or_default();
+        let answer = ["a", "b", "c", "d"]
+            .into_iter()
+            .zip([1.5, 2.0, 0.25, f64::NAN])
+            .map(|(pod, value)| Sample {
+                labels: BTreeMap::from([("pod".to_owned(), pod.to_owned())]),
+                timestamp,
+                value,
+            })
+            .collect();
+        KeptAnswerStore {
+            queries: std::sync::atomic::AtomicUsize::new(0),
+            answer: Arc::new(answer),
+        }
+    }
+
+    fn queries(&self) -> usize {
+        self.queries.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl MetricsStore for KeptAnswerStore {
     async fn series(
         &self,
         _matchers: &[String],
@@ -47,22 +73,24 @@ impl MetricsStore for SlowStore {
 
     async fn instant_query(
         &self,
+        query: &str,
+        at: Option<jiff::Timestamp>,
+        deadline: Duration,
+    ) -> metrics_store::Result<Vec<Sample>> {
+        let shared = self.shared_instant_query(query, at, deadline).await?;
+        Ok(shared.as_ref().clone())
+    }
+
+    async fn shared_instant_query(
+        &self,
         _query: &str,
         _at: Option<jiff::Timestamp>,
         _deadline: Duration,
-    ) -> metrics_store::Result<Vec<Sample>> {
+    ) -> metrics_store::Result<Arc<Vec<Sample>>> {
         self.queries
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(100)).await;
-        Ok(["a", "b", "c"]
-            .into_iter()
-            .zip([1.5, 2.0, 0.25])
-            .map(|(pod, value)| Sample {
-                labels: BTreeMap::from([("pod".to_owned(), pod.to_owned())]),
-                timestamp: jiff::Timestamp::from_second(1_795_000_000).unwrap_or_default(),
-                value,
-            })
-            .collect())
+        Ok(Arc::clone(&self.answer))
     }
 
     async fn range_query(
@@ -76,61 +104,93 @@ impl MetricsStore for SlowStore {
     }
 }
 
-#[tokio::test]
-async fn requests_sharing_one_store_answer_each_get_every_row() -> Result<()> {
-    let store = Arc::new(SlowStore {
-        queries: std::sync::atomic::AtomicUsize::new(0),
-    });
-    let coalescing = Arc::new(metrics_store::Coalescing::new(Arc::clone(&store)));
+/// A provider over `store`, its catalog relisted from it with the default rules.
+async fn provider_over<S: MetricsStore + 'static>(store: Arc<S>) -> Result<Provider<S>> {
     let registry = Arc::new(Registry::new(
         Arc::new(crate::defaults::default_config(
             crate::defaults::DEFAULT_WINDOW,
         )?),
         Duration::from_secs(30),
     ));
-    registry
-        .relist(&*coalescing, Duration::from_secs(5))
-        .await?;
-    let provider = Provider::new(registry, coalescing);
-    let pods = GroupResource::new("pods", "");
-    let request = |name| CustomRequest {
+    registry.relist(&*store, Duration::from_secs(5)).await?;
+    Ok(Provider::new(registry, store))
+}
+
+/// A request for pods of `shop`: `name`, or every pod with `*`.
+fn pods_request<'a>(pods: &'a GroupResource, name: &'a str) -> CustomRequest<'a> {
+    CustomRequest {
         namespace: Some("shop"),
-        resource: &pods,
+        resource: pods,
         name,
         metric: "http_requests_per_second",
         label_selector: None,
         metric_label_selector: None,
-    };
-    let (every, named) = (request("*"), request("b"));
+    }
+}
+
+/// (name, value) of each row.
+fn rows(answer: v1beta2::MetricValueRows) -> Vec<(String, String)> {
+    answer
+        .rows
+        .into_iter()
+        .map(|row| (row.name, row.value.to_string()))
+        .collect()
+}
+
+/// The finite rates of a, b and c (d's NaN is left out).
+fn every_finite_row() -> Vec<(String, String)> {
+    [("a", "1500m"), ("b", "2"), ("c", "250m")]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn requests_coalesced_on_one_store_query_each_get_every_row() -> Result<()> {
+    let store = Arc::new(KeptAnswerStore::new());
+    let coalescing = Arc::new(metrics_store::Coalescing::new(Arc::clone(&store)));
+    let provider = provider_over(coalescing).await?;
+    let pods = GroupResource::new("pods", "");
+    let every = pods_request(&pods, "*");
     let deadline = Duration::from_secs(5);
-    // Three callers of one query at once: the store is asked once, and whoever holds the
-    // shared answer last takes it, the others copy what they keep.
+    // Three callers of one query at once: the store is asked once; whoever holds the flight's
+    // answer last takes it, the others copy the names they keep.
     let (first, second, third) = tokio::join!(
         provider.custom(&every, deadline),
         provider.custom(&every, deadline),
         provider.custom(&every, deadline),
     );
-    let rows = |answer: v1beta2::MetricValueRows| -> Vec<(String, String)> {
-        answer
-            .rows
-            .into_iter()
-            .map(|row| (row.name, row.value.to_string()))
-            .collect()
-    };
-    let expected = vec![
-        ("a".to_owned(), "1500m".to_owned()),
-        ("b".to_owned(), "2".to_owned()),
-        ("c".to_owned(), "250m".to_owned()),
-    ];
     for answer in [first?, second?, third?] {
         assert_eq!(answer.object.namespace.as_deref(), Some("shop"));
-        assert_eq!(rows(answer), expected);
+        assert_eq!(rows(answer), every_finite_row());
     }
-    assert_eq!(store.queries.load(std::sync::atomic::Ordering::SeqCst), 1);
-    // One object by name keeps only its row.
+    assert_eq!(store.queries(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_shared_answer_is_read_without_being_taken() -> Result<()> {
+    // The store keeps its answer, so the provider never holds the only reference.
+    let store = Arc::new(KeptAnswerStore::new());
+    let provider = provider_over(Arc::clone(&store)).await?;
+    let pods = GroupResource::new("pods", "");
+    let deadline = Duration::from_secs(5);
     assert_eq!(
-        rows(provider.custom(&named, deadline).await?),
+        rows(provider.custom(&pods_request(&pods, "*"), deadline).await?),
+        every_finite_row()
+    );
+    assert_eq!(
+        rows(provider.custom(&pods_request(&pods, "b"), deadline).await?),
         vec![("b".to_owned(), "2".to_owned())]
+    );
+    // A named object whose only value is NaN has no value: 404.
+    let Err(error) = provider.custom(&pods_request(&pods, "d"), deadline).await else {
+        panic!("d has no finite value");
+    };
+    assert_eq!(error.status().code, Some(404), "{error}");
+    assert_eq!(
+        store.answer[1].labels["pod"], "b",
+        "the store's answer is intact"
     );
     Ok(())
 }

@@ -7,7 +7,7 @@
 //! and each row is written as the template's pieces with its own three values between them
 //! (each still written by serde, so escaping and formats are serde's; a timestamp equal to the
 //! row before's, as in an instant query's answer, is copied). When the template cannot be cut
-//! unambiguously, the list is written by serde item by item. This takes a fraction of the time
+//! unambiguously, the whole list is written by serde. This takes a fraction of the time
 //! of building the items and serializing them (see the `answer` bench of `metrics-adapter`);
 //! `tests.rs` checks the bytes against serde's over random answers.
 
@@ -72,8 +72,9 @@ impl Serialize for WireTime<'_> {
 }
 
 impl Template {
-    /// The template of `item`'s shape; `None` when its text cannot be cut unambiguously (a
-    /// marker's text found twice, say a namespace that reads like the timestamp).
+    /// The template of `item`'s shape; `None` when its text cannot be cut unambiguously: a
+    /// marker's text found twice, as when the metric's selector has a label `value` whose
+    /// value is the item's (`"value":"2"` in `matchLabels` and as the item's value).
     fn of(item: &MetricValue) -> serde_json::Result<Option<Template>> {
         let mut probe = item.clone();
         probe.described_object.name = Some(NAME_MARKER.to_owned());

@@ -63,6 +63,20 @@ async fn identical_concurrent_queries_reach_the_store_once_and_all_get_the_answe
 }
 
 #[tokio::test]
+async fn concurrent_callers_share_one_answer_without_copying_it() {
+    let (fault, store) = slow_store(Duration::from_millis(300)).await;
+    let deadline = Duration::from_secs(5);
+    let (first, second) = tokio::join!(
+        store.shared_instant_query("rate(x[2m])", None, deadline),
+        store.shared_instant_query("rate(x[2m])", None, deadline),
+    );
+    let (first, second) = (first.unwrap(), second.unwrap());
+    assert!(Arc::ptr_eq(&first, &second), "one answer, not two copies");
+    assert_eq!(first[0].value, 4.5);
+    assert_eq!(queries_received(&fault), 1);
+}
+
+#[tokio::test]
 async fn a_caller_keeps_its_own_deadline_and_giving_up_does_not_cancel_the_others() {
     let (fault, store) = slow_store(Duration::from_millis(400)).await;
     let patient = {

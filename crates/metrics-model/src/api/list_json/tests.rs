@@ -93,3 +93,45 @@ fn an_empty_answer_is_written_as_serde_writes_an_empty_list() -> Result<(), serd
     );
     Ok(())
 }
+
+#[test]
+fn a_selector_label_that_reads_like_the_value_is_written_whole_by_serde()
+-> Result<(), serde_json::Error> {
+    // `?metricLabelSelector=value=2` with a first value of 2: `"value":"2"` appears twice in
+    // the item, so no template can be cut and serde writes the list.
+    let two = Quantity::from_units(2);
+    let rows = MetricValueRows {
+        object: ObjectReference {
+            api_version: Some("/v1".to_owned()),
+            kind: Some("Pod".to_owned()),
+            namespace: Some("shop".to_owned()),
+            ..ObjectReference::default()
+        },
+        metric: MetricIdentifier {
+            name: "queue_depth".to_owned(),
+            selector: Some(LabelSelector {
+                match_labels: Some(BTreeMap::from([("value".to_owned(), "2".to_owned())])),
+                ..LabelSelector::default()
+            }),
+        },
+        window_seconds: None,
+        rows: ["a", "b"]
+            .into_iter()
+            .map(|name| MetricValueRow {
+                name: name.to_owned(),
+                timestamp: Time(jiff::Timestamp::UNIX_EPOCH),
+                value: two,
+            })
+            .collect(),
+    };
+    let written = to_vec(&rows)?;
+    assert_eq!(written, serde_json::to_vec(&MetricValueList::from(&rows))?);
+    assert_eq!(
+        String::from_utf8_lossy(&written)
+            .matches(r#""value":"2""#)
+            .count(),
+        4,
+        "each item's selector and value"
+    );
+    Ok(())
+}
