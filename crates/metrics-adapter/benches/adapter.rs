@@ -46,9 +46,10 @@
 //!
 //! **Discovery** — a second Prometheus with 100,000 series: 10 metric names (5 counters
 //! `*_total`, 5 gauges) × 100 namespaces × 100 pods, labelled `namespace`, `pod`, `job` and
-//! `instance`, two samples each in the last five minutes. (a) [`metrics_adapter::registry::Registry::relist`] in process
-//! with the default rules (two `/api/v1/series` calls of 50,000 series each), min and median of
-//! 5 runs, then one relist split into its stages. (b) the `sextant-adapter` binary started
+//! `instance`, two samples each in the last five minutes. (a)
+//! [`metrics_adapter::registry::Registry::relist`] in process with the default rules (two
+//! `/api/v1/series` calls of 50,000 series each, made at once), min and median of 5 runs, then
+//! one relist split into its stages. (b) the `sextant-adapter` binary started
 //! against it three times; once its discovery document lists every (resource, metric) pair,
 //! `VmRSS` and `VmHWM` (peak) are read from `/proc/<pid>/status`. The target is judged on the
 //! highest peak: which worker thread, hence which malloc arena, each rule's relist runs on

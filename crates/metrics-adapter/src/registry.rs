@@ -29,6 +29,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
+use futures::{StreamExt, TryStreamExt};
 use jiff::Timestamp;
 use metrics_model::association::GroupResource;
 use metrics_store::{MetricsStore, TimeRange};
@@ -52,6 +53,9 @@ pub const NEW_NAMES_INTERVAL: Duration = Duration::from_secs(10);
 
 /// How many recently looked-up metric names are remembered for rate limiting.
 const MISS_MEMORY: usize = 4096;
+
+/// How many `/api/v1/series` calls a relist makes at once (see [`ask_series`]).
+const SERIES_CALLS_AT_ONCE: usize = 4;
 
 /// Resources whose objects have no namespace; every other resource is taken as namespaced.
 const ROOT_SCOPED: &[(&str, &str)] = &[
@@ -166,19 +170,13 @@ impl Registry {
     ) -> Result<()> {
         let config = self.config();
         let range = self.lookback();
-        let types = metric_types(store, &config, deadline).await;
-        let mut asked: HashMap<String, Vec<metrics_store::Labels>> = HashMap::new();
-        let custom =
-            discover_rules(store, config.rules(), &types, &mut asked, range, deadline).await?;
-        let external = discover_rules(
-            store,
-            config.external_rules(),
-            &types,
-            &mut asked,
-            range,
-            deadline,
-        )
-        .await?;
+        let (types, asked) = tokio::join!(
+            metric_types(store, &config, deadline),
+            ask_series(store, &config, range, deadline),
+        );
+        let asked = asked?;
+        let custom = discover_rules(config.rules(), &types, &asked);
+        let external = discover_rules(config.external_rules(), &types, &asked);
         let mut catalog = Catalog::build(config, &custom, &external);
         catalog.see(asked.values().flatten());
         catalog.refreshed_at = Some(Instant::now());
@@ -220,29 +218,59 @@ impl Registry {
     }
 }
 
-/// Every rule's discoveries; rules with the same `seriesQuery` (the default gauge and
-/// metadata-counter rules, or copies in a file) share one store call through `asked`.
-async fn discover_rules<S: MetricsStore>(
+/// The series shapes of every distinct `seriesQuery` of the rules, custom and external (rules
+/// with the same one, such as the default gauge and metadata-counter rules or copies in a file,
+/// share one store call). Up to [`SERIES_CALLS_AT_ONCE`] calls run at once: the store answers
+/// them on as many cores, so a relist of a few big rules takes about as long as its biggest,
+/// not their sum, while a file of dozens of rules does not fire dozens of calls at once.
+async fn ask_series<S: MetricsStore>(
     store: &S,
-    rules: &[Rule],
-    types: &BTreeMap<String, String>,
-    asked: &mut HashMap<String, Vec<metrics_store::Labels>>,
+    config: &Config,
     range: TimeRange,
     deadline: Duration,
-) -> Result<Vec<Vec<Discovered>>> {
-    let mut all = Vec::with_capacity(rules.len());
-    for rule in rules {
-        let selector = rule.series_query();
-        if !asked.contains_key(selector) {
-            let series = store
-                .series_shapes(&[selector.to_owned()], range, deadline)
-                .await?;
-            asked.insert(selector.to_owned(), series);
+) -> Result<HashMap<String, Vec<metrics_store::Labels>>> {
+    let mut selectors: Vec<String> = Vec::new();
+    for rule in config.rules().iter().chain(config.external_rules()) {
+        if !selectors.iter().any(|known| known == rule.series_query()) {
+            selectors.push(rule.series_query().to_owned());
         }
-        let series = asked.get(selector).map(Vec::as_slice).unwrap_or_default();
-        all.push(discover_typed(rule, series, types));
     }
-    Ok(all)
+    futures::stream::iter(selectors)
+        .map(|selector| shapes_for(store, selector, range, deadline))
+        .buffer_unordered(SERIES_CALLS_AT_ONCE)
+        .try_collect()
+        .await
+}
+
+/// The series shapes `selector` matches, with it.
+async fn shapes_for<S: MetricsStore>(
+    store: &S,
+    selector: String,
+    range: TimeRange,
+    deadline: Duration,
+) -> Result<(String, Vec<metrics_store::Labels>)> {
+    let shapes = store
+        .series_shapes(std::slice::from_ref(&selector), range, deadline)
+        .await?;
+    Ok((selector, shapes))
+}
+
+/// Every rule's discoveries among the series `asked` holds for its `seriesQuery`.
+fn discover_rules(
+    rules: &[Rule],
+    types: &BTreeMap<String, String>,
+    asked: &HashMap<String, Vec<metrics_store::Labels>>,
+) -> Vec<Vec<Discovered>> {
+    rules
+        .iter()
+        .map(|rule| {
+            let series = asked
+                .get(rule.series_query())
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            discover_typed(rule, series, types)
+        })
+        .collect()
 }
 
 /// The rule's discoveries among the series whose metadata type it admits.

@@ -177,3 +177,91 @@ async fn rules_with_the_same_series_query_share_one_store_call_per_relist() -> c
     );
     Ok(())
 }
+
+/// A store whose `/api/v1/series` calls each take a moment and record how many ran at once.
+#[derive(Default)]
+struct CountingSeriesStore {
+    running: std::sync::atomic::AtomicUsize,
+    most_at_once: std::sync::atomic::AtomicUsize,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl MetricsStore for CountingSeriesStore {
+    async fn series(
+        &self,
+        matchers: &[String],
+        _range: TimeRange,
+        _deadline: Duration,
+    ) -> metrics_store::Result<Vec<metrics_store::Labels>> {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.calls.fetch_add(1, SeqCst);
+        let now = self.running.fetch_add(1, SeqCst) + 1;
+        self.most_at_once.fetch_max(now, SeqCst);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        self.running.fetch_sub(1, SeqCst);
+        // `m3{…}` matches series of metric m3.
+        let name = matchers[0].split('{').next().unwrap_or_default();
+        Ok(vec![labels(&[
+            ("__name__", name),
+            ("namespace", "a"),
+            ("pod", "p"),
+        ])])
+    }
+
+    async fn instant_query(
+        &self,
+        _query: &str,
+        _at: Option<Timestamp>,
+        _deadline: Duration,
+    ) -> metrics_store::Result<Vec<metrics_store::Sample>> {
+        Ok(Vec::new())
+    }
+
+    async fn range_query(
+        &self,
+        _query: &str,
+        _range: TimeRange,
+        _step: Duration,
+        _deadline: Duration,
+    ) -> metrics_store::Result<Vec<metrics_store::RangeSeries>> {
+        Ok(Vec::new())
+    }
+}
+
+#[tokio::test]
+async fn a_relist_asks_for_several_rules_series_at_once_but_boundedly() -> crate::Result<()> {
+    use std::sync::atomic::Ordering::SeqCst;
+    // Six rules, six distinct series queries (m0 … m5), and a seventh repeating m0's.
+    let rule = |metric: &str| {
+        format!(
+            "- seriesQuery: '{metric}{{namespace!=\"\",pod!=\"\"}}'\n  \
+               resources: {{overrides: {{namespace: {{resource: namespace}}, pod: {{resource: pod}}}}}}\n  \
+               metricsQuery: 'sum(<<.Series>>{{<<.LabelMatchers>>}}) by (<<.GroupBy>>)'\n"
+        )
+    };
+    let mut yaml = "rules:\n".to_owned();
+    for metric in ["m0", "m1", "m2", "m3", "m4", "m5", "m0"] {
+        yaml.push_str(&rule(metric));
+    }
+    let store = CountingSeriesStore::default();
+    let registry = Registry::new(Arc::new(Config::from_yaml(&yaml)?), Duration::from_secs(30));
+    registry.relist(&store, Duration::from_secs(5)).await?;
+    assert_eq!(
+        store.calls.load(SeqCst),
+        6,
+        "one call per distinct series query"
+    );
+    let most = store.most_at_once.load(SeqCst);
+    assert!(
+        (2..=SERIES_CALLS_AT_ONCE).contains(&most),
+        "{most} calls at once, expected 2..={SERIES_CALLS_AT_ONCE}"
+    );
+    let pods = GroupResource::new("pods", "");
+    for metric in ["m0", "m1", "m2", "m3", "m4", "m5"] {
+        assert!(
+            registry.catalog().custom(&pods, metric).is_some(),
+            "{metric}"
+        );
+    }
+    Ok(())
+}
