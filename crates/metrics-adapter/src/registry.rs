@@ -1,5 +1,6 @@
 //! The registry of servable metrics: which metric is served for which resource, by which rule
-//! and on which series, refreshed by asking the store's `/api/v1/series` for every rule.
+//! and on which series, refreshed by asking the store's `/api/v1/series` for every distinct
+//! `seriesQuery` of the rules, a few at once.
 //!
 //! A relist builds a whole new [`Catalog`] and swaps it in at once, so a request sees either the
 //! old or the new answer, never a mix; a failed relist keeps the previous catalog and reports the
