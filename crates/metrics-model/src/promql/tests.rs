@@ -189,7 +189,17 @@ fn parsed_matchers(query: &str) -> std::result::Result<ParsedSelector, TestCaseE
             (m.name.clone(), op.to_owned(), m.value.clone())
         })
         .collect();
-    Ok((matrix.vs.name.clone(), matchers))
+    // A metric named like a keyword is selected by `{__name__="…"}`: that is its name too.
+    let name = matrix.vs.name.clone().or_else(|| {
+        matrix
+            .vs
+            .matchers
+            .matchers
+            .iter()
+            .find(|m| m.name == "__name__" && matches!(m.op, ParsedOp::Equal))
+            .map(|m| m.value.clone())
+    });
+    Ok((name, matchers))
 }
 
 proptest! {
