@@ -300,9 +300,38 @@ fn saturate_i64(value: i128) -> i64 {
 impl fmt::Display for Quantity {
     /// The canonical form of `resource.Quantity.String()`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_canonical(f)
+    }
+}
+
+/// Appends to a byte buffer (what a JSON writer holds) through `fmt::Write`.
+struct Appending<'a>(&'a mut Vec<u8>);
+
+impl fmt::Write for Appending<'_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        self.0.extend_from_slice(text.as_bytes());
+        Ok(())
+    }
+}
+
+impl Quantity {
+    /// Appends the canonical form as a JSON string (`"500m"`), the bytes serde writes for it,
+    /// without serde's escaping pass (the form has no character JSON escapes): a list of
+    /// metric values writes one per object.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.push(b'"');
+        // Appending to a vector cannot fail.
+        let _ = self.write_canonical(&mut Appending(out));
+        out.push(b'"');
+    }
+
+    /// Writes the canonical form, its numbers by `itoa` (`core::fmt`'s machinery cost most of
+    /// writing a list of values, a quantity per object).
+    fn write_canonical(&self, f: &mut impl fmt::Write) -> fmt::Result {
         if self.nanos == 0 {
             return f.write_str("0");
         }
+        let mut digits = itoa::Buffer::new();
         let whole_units = self.nanos % NANOS_PER_UNIT == 0;
         if self.format == Format::BinarySi
             && whole_units
@@ -314,19 +343,29 @@ impl fmt::Display for Quantity {
                 units /= 1024;
                 power += 1;
             }
-            return write!(f, "{units}{}", BINARY_SUFFIXES[power]);
+            f.write_str(digits.format(units))?;
+            return f.write_str(BINARY_SUFFIXES[power]);
         }
         let (mantissa, exponent) = strip_thousands(self.nanos);
-        let mantissa = Whole(mantissa);
-        if self.format == Format::DecimalExponent {
-            return match exponent {
-                0 => write!(f, "{mantissa}"),
-                _ => write!(f, "{mantissa}e{exponent}"),
-            };
-        }
-        match DECIMAL_SUFFIXES.iter().find(|(e, _)| *e == exponent) {
-            Some((_, suffix)) => write!(f, "{mantissa}{suffix}"),
-            None => write!(f, "{mantissa}e{exponent}"),
+        // In 64 bits when it fits, as every metric value below 9.2 × 10⁹ does.
+        f.write_str(match i64::try_from(mantissa) {
+            Ok(small) => digits.format(small),
+            Err(_) => digits.format(mantissa),
+        })?;
+        let suffix = match self.format {
+            Format::DecimalExponent if exponent == 0 => Some(""),
+            Format::DecimalExponent => None,
+            _ => DECIMAL_SUFFIXES
+                .iter()
+                .find(|(e, _)| *e == exponent)
+                .map(|(_, suffix)| *suffix),
+        };
+        match suffix {
+            Some(suffix) => f.write_str(suffix),
+            None => {
+                f.write_str("e")?;
+                f.write_str(digits.format(exponent))
+            }
         }
     }
 }
@@ -353,18 +392,6 @@ fn strip_thousands(nanos: i128) -> (i128, i32) {
         exponent += 3;
     }
     (mantissa, exponent)
-}
-
-/// A whole number written through `i64` when it fits (`i128` formatting divides in 128 bits).
-struct Whole(i128);
-
-impl fmt::Display for Whole {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match i64::try_from(self.0) {
-            Ok(small) => write!(f, "{small}"),
-            Err(_) => write!(f, "{}", self.0),
-        }
-    }
 }
 
 impl FromStr for Quantity {

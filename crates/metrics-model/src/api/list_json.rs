@@ -49,7 +49,7 @@ pub fn to_vec(rows: &MetricValueRows) -> serde_json::Result<Vec<u8>> {
             }
         }
         out.extend_from_slice(&template.pieces[2]);
-        serde_json::to_writer(&mut out, &row.value)?;
+        row.value.write_json(&mut out);
         out.extend_from_slice(&template.pieces[3]);
     }
     out.extend_from_slice(b"]}");

@@ -193,6 +193,15 @@ proptest! {
     }
 
     #[test]
+    fn json_form_is_what_serde_writes(q in any_quantity()) {
+        let mut written = b"[".to_vec();
+        q.write_json(&mut written);
+        written.push(b']');
+        let serde = serde_json::to_vec(&[q]).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(String::from_utf8_lossy(&written), String::from_utf8_lossy(&serde));
+    }
+
+    #[test]
     fn milli_quantities_print_without_fractions(milli in any::<i64>()) {
         let text = Quantity::from_milli(milli).to_string();
         prop_assert!(!text.contains('.'), "{}", text);
