@@ -27,7 +27,7 @@ use metrics_adapter::defaults::{DEFAULT_WINDOW, default_config};
 use metrics_adapter::provider::Provider;
 use metrics_adapter::registry::Registry;
 use metrics_adapter::server::{DEFAULT_QUERY_TIMEOUT, Server, router};
-use metrics_store::{Labels, MetricsStore, RangeSeries, Sample, TimeRange};
+use metrics_store::{KeyedSample, Labels, MetricsStore, RangeSeries, Sample, TimeRange};
 use tower_service::Service;
 
 const PATH: &str =
@@ -37,7 +37,7 @@ const PODS: usize = 100;
 
 /// A store whose only series is `http_requests_total{namespace, pod}` and whose every instant
 /// query is answered with Prometheus's JSON for one sample per pod of `ns7`, as Prometheus
-/// answers the rate query, read anew each time as the store client reads it.
+/// answers the rate query, read anew each time as the store client reads it (keyed by `pod`, as the provider asks).
 struct Canned {
     body: Vec<u8>,
 }
@@ -84,6 +84,16 @@ impl MetricsStore for Canned {
         _deadline: Duration,
     ) -> impl Future<Output = metrics_store::Result<Vec<Sample>>> + Send {
         std::future::ready(metrics_store::read_instant_answer(&self.body))
+    }
+
+    fn instant_query_by(
+        &self,
+        _query: &str,
+        label: &str,
+        _at: Option<Timestamp>,
+        _deadline: Duration,
+    ) -> impl Future<Output = metrics_store::Result<Arc<Vec<KeyedSample>>>> + Send {
+        std::future::ready(metrics_store::read_instant_answer_by(&self.body, label).map(Arc::new))
     }
 
     fn range_query(

@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use jiff::Timestamp;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use metrics_model::api::custom_metrics::{ALL_OBJECTS, GROUP as CUSTOM_GROUP, v1beta2};
@@ -25,7 +26,7 @@ use metrics_model::api::external_metrics::{GROUP as EXTERNAL_GROUP, v1beta1 as e
 use metrics_model::association::GroupResource;
 use metrics_model::promql::MetricName;
 use metrics_model::{Quantity, Selector};
-use metrics_store::{MetricsStore, Sample};
+use metrics_store::{KeyedSample, MetricsStore};
 
 use crate::discovery::METRIC_NAME_LABEL;
 use crate::objects::ObjectIndex;
@@ -220,35 +221,38 @@ impl<S: MetricsStore> Provider<S> {
         tracing::debug!(%query, "custom metric query");
         let samples = self
             .store
-            .shared_instant_query(&query, None, deadline)
+            .instant_query_by(&query, label.as_str(), None, deadline)
             .await?;
         let wanted = |name: &str| match &selected {
             _ if !all => name == request.name,
             Some(keep) => keep.contains(name),
             None => true,
         };
-        let row = |name: String, sample: &Sample| {
+        let row = |name: String, timestamp: Timestamp, value: f64| {
             Some(v1beta2::MetricValueRow {
                 name,
-                timestamp: Time(sample.timestamp),
-                value: finite_quantity(sample)?,
+                timestamp: Time(timestamp),
+                value: finite_quantity(value)?,
             })
         };
         let rows: Vec<v1beta2::MetricValueRow> = match Arc::try_unwrap(samples) {
             // Nobody else asked the same at the same moment: the names are moved out.
             Ok(samples) => samples
                 .into_iter()
-                .filter_map(|mut sample| {
-                    let name = sample.labels.remove(label.as_str())?;
-                    wanted(&name).then(|| row(name, &sample))?
-                })
+                .filter_map(
+                    |KeyedSample {
+                         key,
+                         timestamp,
+                         value,
+                     }| { wanted(&key).then(|| row(key, timestamp, value))? },
+                )
                 .collect(),
             // Shared with the requests that did: only the names kept are copied.
             Err(shared) => shared
                 .iter()
                 .filter_map(|sample| {
-                    let name = sample.labels.get(label.as_str())?;
-                    wanted(name).then(|| row(name.clone(), sample))?
+                    wanted(&sample.key)
+                        .then(|| row(sample.key.clone(), sample.timestamp, sample.value))?
                 })
                 .collect(),
         };
@@ -312,7 +316,7 @@ impl<S: MetricsStore> Provider<S> {
         let items = samples
             .into_iter()
             .filter_map(|sample| {
-                let value = finite_quantity(&sample)?;
+                let value = finite_quantity(sample.value)?;
                 let metric_labels: BTreeMap<String, String> = sample
                     .labels
                     .into_iter()
@@ -386,13 +390,13 @@ fn internal(rule: usize) -> Error {
     }
 }
 
-/// The sample's value as a quantity; NaN and infinities (a rate over no data) are skipped, so a
+/// A sample's value as a quantity; NaN and infinities (a rate over no data) are skipped, so a
 /// named object without a finite value is answered 404.
-fn finite_quantity(sample: &Sample) -> Option<Quantity> {
-    if !sample.value.is_finite() {
+fn finite_quantity(value: f64) -> Option<Quantity> {
+    if !value.is_finite() {
         return None;
     }
-    Quantity::from_f64(sample.value).ok()
+    Quantity::from_f64(value).ok()
 }
 
 /// The kind of objects of `resource`: `pods` → `Pod`, `statefulsets.apps` → `StatefulSet`.

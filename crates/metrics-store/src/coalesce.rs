@@ -18,19 +18,86 @@ use std::time::Duration;
 use jiff::Timestamp;
 use tokio::sync::watch;
 
-use crate::{Error, Labels, MetricsStore, RangeSeries, Result, Sample, TimeRange};
+use crate::{Error, KeyedSample, Labels, MetricsStore, RangeSeries, Result, Sample, TimeRange};
 
-/// A query's text and evaluation time (`None` = the store's now).
-type Key = (String, Option<Timestamp>);
+/// A query's text, evaluation time (`None` = the store's now) and, for
+/// [`MetricsStore::instant_query_by`], the label its samples are keyed by.
+type Key = (String, Option<Timestamp>, Option<String>);
 
 /// The outcome of one query in flight, once known.
-type Outcome = Option<Result<Arc<Vec<Sample>>>>;
+type Outcome<T> = Option<Result<Arc<T>>>;
+
+/// The queries of one kind in flight, each with the receiver its callers wait on.
+#[derive(Debug)]
+struct Flights<T>(Arc<Mutex<HashMap<Key, watch::Receiver<Outcome<T>>>>>);
+
+impl<T: Send + Sync + 'static> Flights<T> {
+    fn new() -> Self {
+        Flights(Arc::default())
+    }
+
+    fn len(&self) -> usize {
+        self.0.lock().map(|map| map.len()).unwrap_or(0)
+    }
+
+    /// The answer of the flight for `key`, joining one in flight or starting `query` as a task
+    /// of its own; waited for at most `deadline`.
+    fn answer(
+        &self,
+        key: Key,
+        deadline: Duration,
+        query: impl Future<Output = Result<T>> + Send + 'static,
+    ) -> impl Future<Output = Result<Arc<T>>> + Send + 'static {
+        let flight = self.join_or_start(key, query);
+        async move {
+            let mut flight = flight?;
+            let ended = || Error::Unavailable {
+                url: String::new(),
+                reason: "the query task ended without an answer".to_owned(),
+            };
+            let outcome = tokio::time::timeout(deadline, flight.wait_for(Option::is_some))
+                .await
+                .map_err(|_| Error::Timeout { deadline })?
+                .map_err(|_| ended())?
+                .clone();
+            outcome.unwrap_or_else(|| Err(ended()))
+        }
+    }
+
+    fn join_or_start(
+        &self,
+        key: Key,
+        query: impl Future<Output = Result<T>> + Send + 'static,
+    ) -> Result<watch::Receiver<Outcome<T>>> {
+        let mut in_flight = self
+            .0
+            .lock()
+            .map_err(|_| Error::Config("the query coalescing lock is poisoned".to_owned()))?;
+        if let Some(flight) = in_flight.get(&key) {
+            return Ok(flight.clone());
+        }
+        let (sender, receiver) = watch::channel(None);
+        in_flight.insert(key.clone(), receiver.clone());
+        let registry = Arc::clone(&self.0);
+        // The lock is held until the entry is in, so the task cannot remove it first.
+        tokio::spawn(async move {
+            let result = query.await;
+            if let Ok(mut in_flight) = registry.lock() {
+                in_flight.remove(&key);
+            }
+            // No receiver left is fine: everyone who asked gave up.
+            let _ = sender.send(Some(result.map(Arc::new)));
+        });
+        Ok(receiver)
+    }
+}
 
 /// Wraps a store so identical concurrent instant queries are made once.
 #[derive(Debug)]
 pub struct Coalescing<S> {
     inner: Arc<S>,
-    in_flight: Arc<Mutex<HashMap<Key, watch::Receiver<Outcome>>>>,
+    samples: Flights<Vec<Sample>>,
+    keyed: Flights<Vec<KeyedSample>>,
 }
 
 impl<S> Coalescing<S> {
@@ -38,7 +105,8 @@ impl<S> Coalescing<S> {
     pub fn new(inner: Arc<S>) -> Self {
         Coalescing {
             inner,
-            in_flight: Arc::default(),
+            samples: Flights::new(),
+            keyed: Flights::new(),
         }
     }
 
@@ -49,33 +117,7 @@ impl<S> Coalescing<S> {
 
     /// How many distinct queries are in flight now (for tests and diagnostics).
     pub fn in_flight(&self) -> usize {
-        self.in_flight.lock().map(|map| map.len()).unwrap_or(0)
-    }
-}
-
-impl<S: MetricsStore + 'static> Coalescing<S> {
-    /// The receiver of the flight answering `key`, joining one in flight or starting one.
-    fn join_or_start(&self, key: Key, deadline: Duration) -> Result<watch::Receiver<Outcome>> {
-        let mut in_flight = self
-            .in_flight
-            .lock()
-            .map_err(|_| Error::Config("the query coalescing lock is poisoned".to_owned()))?;
-        if let Some(flight) = in_flight.get(&key) {
-            return Ok(flight.clone());
-        }
-        let (sender, receiver) = watch::channel(None);
-        in_flight.insert(key.clone(), receiver.clone());
-        let (inner, registry) = (Arc::clone(&self.inner), Arc::clone(&self.in_flight));
-        // The lock is held until the entry is in, so the task cannot remove it first.
-        tokio::spawn(async move {
-            let result = inner.instant_query(&key.0, key.1, deadline).await;
-            if let Ok(mut in_flight) = registry.lock() {
-                in_flight.remove(&key);
-            }
-            // No receiver left is fine: everyone who asked gave up.
-            let _ = sender.send(Some(result.map(Arc::new)));
-        });
-        Ok(receiver)
+        self.samples.len() + self.keyed.len()
     }
 }
 
@@ -120,7 +162,12 @@ impl<S: MetricsStore + 'static> MetricsStore for Coalescing<S> {
         at: Option<Timestamp>,
         deadline: Duration,
     ) -> impl Future<Output = Result<Vec<Sample>>> + Send {
-        let shared = self.shared_instant_query(query, at, deadline);
+        let (inner, text) = (Arc::clone(&self.inner), query.to_owned());
+        let shared = self
+            .samples
+            .answer((query.to_owned(), at, None), deadline, async move {
+                inner.instant_query(&text, at, deadline).await
+            });
         // The last one to let go of the flight usually takes the samples without copying them
         // (nobody else asked the same question at the same moment, and the flight's task has
         // let go of its sender); otherwise they are copied.
@@ -130,26 +177,23 @@ impl<S: MetricsStore + 'static> MetricsStore for Coalescing<S> {
         }
     }
 
-    fn shared_instant_query(
+    fn instant_query_by(
         &self,
         query: &str,
+        label: &str,
         at: Option<Timestamp>,
         deadline: Duration,
-    ) -> impl Future<Output = Result<Arc<Vec<Sample>>>> + Send {
-        let flight = self.join_or_start((query.to_owned(), at), deadline);
-        async move {
-            let mut flight = flight?;
-            let ended = || Error::Unavailable {
-                url: String::new(),
-                reason: "the query task ended without an answer".to_owned(),
-            };
-            let outcome = tokio::time::timeout(deadline, flight.wait_for(Option::is_some))
-                .await
-                .map_err(|_| Error::Timeout { deadline })?
-                .map_err(|_| ended())?
-                .clone();
-            outcome.unwrap_or_else(|| Err(ended()))
-        }
+    ) -> impl Future<Output = Result<Arc<Vec<KeyedSample>>>> + Send {
+        let (inner, text, by) = (Arc::clone(&self.inner), query.to_owned(), label.to_owned());
+        self.keyed.answer(
+            (query.to_owned(), at, Some(label.to_owned())),
+            deadline,
+            async move {
+                let keyed = inner.instant_query_by(&text, &by, at, deadline).await?;
+                // The inner store's answer is this flight's alone unless it coalesces too.
+                Ok(Arc::try_unwrap(keyed).unwrap_or_else(|shared| shared.as_ref().clone()))
+            },
+        )
     }
 
     fn range_query(

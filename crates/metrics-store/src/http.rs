@@ -1,6 +1,6 @@
 //! [`HttpStore`]: the Prometheus HTTP API over reqwest, with keep-alive, TLS and credentials.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -9,7 +9,9 @@ use jiff::Timestamp;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::config::{QueryMethod, StoreConfig};
-use crate::{Error, Labels, MetricsStore, RangeSeries, Result, Sample, TimeRange, response, tls};
+use crate::{
+    Error, KeyedSample, Labels, MetricsStore, RangeSeries, Result, Sample, TimeRange, response, tls,
+};
 
 /// How long a token or password read from its file is used before the file is read again.
 const CREDENTIAL_REFRESH: Duration = Duration::from_secs(60);
@@ -210,6 +212,15 @@ fn series_params(matchers: &[String], range: TimeRange) -> Vec<(&'static str, St
     params
 }
 
+/// The form of an instant query: the PromQL, and the evaluation time unless it is the store's now.
+fn instant_params(query: &str, at: Option<Timestamp>) -> Vec<(&'static str, String)> {
+    let mut params = vec![("query", query.to_owned())];
+    if let Some(at) = at {
+        params.push(("time", seconds(at)));
+    }
+    params
+}
+
 impl MetricsStore for HttpStore {
     async fn series(
         &self,
@@ -269,12 +280,28 @@ impl MetricsStore for HttpStore {
         at: Option<Timestamp>,
         deadline: Duration,
     ) -> Result<Vec<Sample>> {
-        let mut params = vec![("query", query.to_owned())];
-        if let Some(at) = at {
-            params.push(("time", seconds(at)));
-        }
-        let (status, body) = self.call("/api/v1/query", params, deadline).await?;
+        let (status, body) = self
+            .call("/api/v1/query", instant_params(query, at), deadline)
+            .await?;
         with_context(response::instant(status, &body), deadline, &self.base)
+    }
+
+    async fn instant_query_by(
+        &self,
+        query: &str,
+        label: &str,
+        at: Option<Timestamp>,
+        deadline: Duration,
+    ) -> Result<Arc<Vec<KeyedSample>>> {
+        let (status, body) = self
+            .call("/api/v1/query", instant_params(query, at), deadline)
+            .await?;
+        with_context(
+            response::instant_by(status, &body, label),
+            deadline,
+            &self.base,
+        )
+        .map(Arc::new)
     }
 
     async fn range_query(

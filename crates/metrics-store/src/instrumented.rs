@@ -10,7 +10,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::{Error, Labels, MetricsStore, RangeSeries, Result, Sample, TimeRange};
+use crate::{Error, KeyedSample, Labels, MetricsStore, RangeSeries, Result, Sample, TimeRange};
 
 /// Which store call.
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
@@ -186,15 +186,16 @@ impl<S: MetricsStore> MetricsStore for Instrumented<S> {
         .await
     }
 
-    async fn shared_instant_query(
+    async fn instant_query_by(
         &self,
         query: &str,
+        label: &str,
         at: Option<Timestamp>,
         deadline: Duration,
-    ) -> Result<std::sync::Arc<Vec<Sample>>> {
+    ) -> Result<std::sync::Arc<Vec<KeyedSample>>> {
         self.timed(
             Operation::Query,
-            self.inner.shared_instant_query(query, at, deadline),
+            self.inner.instant_query_by(query, label, at, deadline),
         )
         .await
     }

@@ -45,6 +45,18 @@ pub struct Sample {
     pub value: f64,
 }
 
+/// One element of an instant vector reduced to the value of one of its labels: all that
+/// answering per object (a pod's rate, a service's latency) needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyedSample {
+    /// The value of the label the query was keyed by (the object's name).
+    pub key: String,
+    /// The sample's own time (for an instant query, the evaluation time).
+    pub timestamp: Timestamp,
+    /// The value; may be NaN or infinite, as the store computed it.
+    pub value: f64,
+}
+
 /// One series of a range query, its points in time order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RangeSeries {
@@ -67,6 +79,26 @@ pub struct TimeRange {
 /// holds such a body already (a recorded answer, a benchmark's canned one).
 pub fn read_instant_answer(body: &[u8]) -> Result<Vec<Sample>> {
     response::instant(200, body)
+}
+
+/// Reads the body of a successful `/api/v1/query` answer as [`HttpStore`] does for
+/// [`MetricsStore::instant_query_by`] with `label`.
+pub fn read_instant_answer_by(body: &[u8], label: &str) -> Result<Vec<KeyedSample>> {
+    response::instant_by(200, body, label)
+}
+
+/// `samples` reduced to their label `label`, those without it left out.
+fn keyed_by(samples: Vec<Sample>, label: &str) -> Vec<KeyedSample> {
+    samples
+        .into_iter()
+        .filter_map(|mut sample| {
+            Some(KeyedSample {
+                key: sample.labels.remove(label)?,
+                timestamp: sample.timestamp,
+                value: sample.value,
+            })
+        })
+        .collect()
 }
 
 /// What Sextant needs from a metrics store, and nothing more.
@@ -136,17 +168,23 @@ pub trait MetricsStore: Send + Sync {
         deadline: Duration,
     ) -> impl Future<Output = Result<Vec<Sample>>> + Send;
 
-    /// As [`MetricsStore::instant_query`], the samples possibly shared with the other callers
-    /// of the same query at the same moment ([`Coalescing`] hands them all one answer), so
-    /// none of them copies it. A store that wraps another forwards this call to it, or a
-    /// [`Coalescing`] inside it would copy its answer for every caller.
-    fn shared_instant_query(
+    /// Evaluates `query` as [`MetricsStore::instant_query`] does, each sample reduced to the
+    /// value of its label `label` (samples without it are left out, a scalar has none): all
+    /// that answering per object needs, read without building label maps. The answer may be
+    /// shared with the other callers of the same query at the same moment ([`Coalescing`]
+    /// hands them all one), so none of them copies it. A store that wraps another forwards
+    /// this call to it, or a [`Coalescing`] inside it would go unused.
+    fn instant_query_by(
         &self,
         query: &str,
+        label: &str,
         at: Option<Timestamp>,
         deadline: Duration,
-    ) -> impl Future<Output = Result<Arc<Vec<Sample>>>> + Send {
-        async move { self.instant_query(query, at, deadline).await.map(Arc::new) }
+    ) -> impl Future<Output = Result<Arc<Vec<KeyedSample>>>> + Send {
+        async move {
+            let samples = self.instant_query(query, at, deadline).await?;
+            Ok(Arc::new(keyed_by(samples, label)))
+        }
     }
 
     /// Evaluates `query` over `range` every `step`.

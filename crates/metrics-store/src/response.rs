@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::{Error, Labels, RangeSeries, Result, Sample};
+use crate::{Error, KeyedSample, Labels, RangeSeries, Result, Sample};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -29,31 +29,77 @@ struct QueryData<'a> {
     result: &'a RawValue,
 }
 
-/// A successful instant answer read in one pass (the envelope, its `data` and the samples),
-/// the shape of nearly every answer; anything else is read again by [`data`] for its error.
+/// A successful instant answer read in one pass (the envelope, its `data` and the samples,
+/// each an `E`), the shape of nearly every answer; anything else is read again by [`data`] for
+/// its error.
 #[derive(Deserialize)]
-struct InstantSuccess<'a> {
+#[serde(bound(deserialize = "'de: 'a, E: Deserialize<'de>"))]
+struct InstantSuccess<'a, E> {
     status: &'a str,
-    #[serde(borrow)]
-    data: InstantResult<'a>,
+    data: InstantResult<'a, E>,
 }
 
 /// `data` of an instant query; `resultType` precedes `result` in both stores' answers, so the
 /// tag is known before the samples are read and nothing is buffered.
 #[derive(Deserialize)]
-#[serde(tag = "resultType", content = "result", rename_all = "lowercase")]
-enum InstantResult<'a> {
-    #[serde(borrow)]
-    Vector(Vec<VectorElement<'a>>),
-    #[serde(borrow)]
+#[serde(
+    tag = "resultType",
+    content = "result",
+    rename_all = "lowercase",
+    bound(deserialize = "'de: 'a, E: Deserialize<'de>")
+)]
+enum InstantResult<'a, E> {
+    Vector(Vec<E>),
     Scalar((f64, ValueText<'a>)),
 }
 
+/// An element of an instant vector with all its labels.
 #[derive(Deserialize)]
 struct VectorElement<'a> {
     metric: Labels,
     #[serde(borrow)]
     value: (f64, ValueText<'a>),
+}
+
+/// An element of an instant vector, its labels left as text until one is looked up.
+#[derive(Deserialize)]
+struct RawElement<'a> {
+    #[serde(borrow)]
+    metric: &'a RawValue,
+    #[serde(borrow)]
+    value: (f64, ValueText<'a>),
+}
+
+/// The value of the label `name` in a sample's `metric` object (`None` without it), read
+/// without building the map: the other labels' names are borrowed and their values skipped.
+fn label_value(metric: &RawValue, name: &str) -> serde_json::Result<Option<String>> {
+    struct Find<'n>(&'n str);
+    impl<'de> serde::de::Visitor<'de> for Find<'_> {
+        type Value = Option<String>;
+
+        fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            formatter.write_str("a map of label names to values")
+        }
+
+        fn visit_map<M: serde::de::MapAccess<'de>>(
+            self,
+            mut labels: M,
+        ) -> std::result::Result<Self::Value, M::Error> {
+            let mut found = None;
+            while let Some(label) = labels.next_key::<ValueText<'de>>()? {
+                if label.0 == self.0 {
+                    found = Some(labels.next_value::<String>()?);
+                } else {
+                    labels.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+            Ok(found)
+        }
+    }
+    serde::Deserializer::deserialize_map(
+        &mut serde_json::Deserializer::from_str(metric.get()),
+        Find(name),
+    )
 }
 
 /// A sample's value as the store wrote it: borrowed from the body (no allocation per sample),
@@ -177,26 +223,31 @@ fn parse<'a, T: Deserialize<'a>>(status: u16, raw: &'a RawValue) -> Result<T> {
     serde_json::from_str(raw.get()).map_err(|e| bad(status, e.to_string()))
 }
 
-/// The answer to `/api/v1/query`: a vector, or a scalar as one unlabelled sample.
-pub(crate) fn instant(status: u16, body: &[u8]) -> Result<Vec<Sample>> {
-    let result = match serde_json::from_slice::<InstantSuccess<'_>>(body) {
-        Ok(success) if success.status == "success" => success.data,
+/// The `data` of an answer to `/api/v1/query`, its vector's elements read as `E`.
+fn instant_result<'a, E: Deserialize<'a>>(
+    status: u16,
+    body: &'a [u8],
+) -> Result<InstantResult<'a, E>> {
+    match serde_json::from_slice::<InstantSuccess<'_, E>>(body) {
+        Ok(success) if success.status == "success" => Ok(success.data),
         // Not a plain success: open the envelope step by step to say what is wrong with it.
         _ => {
             let raw = data(status, body)?;
             let data: QueryData<'_> = parse(status, raw)?;
             match data.result_type {
-                "vector" | "scalar" => parse(status, raw)?,
-                other => {
-                    return Err(bad(
-                        status,
-                        format!("an instant query returned a {other}, expected a vector or scalar"),
-                    ));
-                }
+                "vector" | "scalar" => parse(status, raw),
+                other => Err(bad(
+                    status,
+                    format!("an instant query returned a {other}, expected a vector or scalar"),
+                )),
             }
         }
-    };
-    match result {
+    }
+}
+
+/// The answer to `/api/v1/query`: a vector, or a scalar as one unlabelled sample.
+pub(crate) fn instant(status: u16, body: &[u8]) -> Result<Vec<Sample>> {
+    match instant_result::<VectorElement<'_>>(status, body)? {
         InstantResult::Vector(elements) => elements
             .into_iter()
             .map(|e| {
@@ -213,6 +264,27 @@ pub(crate) fn instant(status: u16, body: &[u8]) -> Result<Vec<Sample>> {
             value: value(status, &text.0)?,
         }]),
     }
+}
+
+/// The answer to `/api/v1/query` keyed by the label `label`: each element of a vector that has
+/// it, nothing for a scalar (it has no labels).
+pub(crate) fn instant_by(status: u16, body: &[u8], label: &str) -> Result<Vec<KeyedSample>> {
+    let elements = match instant_result::<RawElement<'_>>(status, body)? {
+        InstantResult::Vector(elements) => elements,
+        InstantResult::Scalar(_) => return Ok(Vec::new()),
+    };
+    let mut keyed = Vec::with_capacity(elements.len());
+    for element in elements {
+        let key = label_value(element.metric, label).map_err(|e| bad(status, e.to_string()))?;
+        if let Some(key) = key {
+            keyed.push(KeyedSample {
+                key,
+                timestamp: timestamp(status, element.value.0)?,
+                value: value(status, &element.value.1.0)?,
+            });
+        }
+    }
+    Ok(keyed)
 }
 
 /// The answer to `/api/v1/query_range`: a matrix.
@@ -316,33 +388,77 @@ mod tests {
     }
 
     #[test]
+    fn reads_vectors_keyed_by_one_label() -> Result<()> {
+        let body = br#"{"status":"success","data":{"resultType":"vector","result":[
+            {"metric":{"namespace":"ns1","pod":"a","x":{"not":"a string"}},"value":[1767225600.5,"1.5"]},
+            {"metric":{"namespace":"ns1"},"value":[1767225600,"2"]},
+            {"metric":{"p\u006fd":"b\"c"},"value":[1767225600,"NaN"]}]}}"#;
+        let keyed = instant_by(200, body, "pod")?;
+        assert_eq!(
+            keyed.len(),
+            2,
+            "the sample without `pod` is left out: {keyed:?}"
+        );
+        assert_eq!(
+            (keyed[0].key.as_str(), keyed[0].value),
+            ("a", 1.5),
+            "the other labels skipped"
+        );
+        assert_eq!(keyed[0].timestamp.as_millisecond(), 1_767_225_600_500);
+        // Escapes in a label's name and value are read as JSON means them.
+        assert_eq!(keyed[1].key, "b\"c");
+        assert!(keyed[1].value.is_nan());
+        let scalar = instant_by(
+            200,
+            br#"{"status":"success","data":{"resultType":"scalar","result":[1767225600,"1"]}}"#,
+            "pod",
+        )?;
+        assert!(scalar.is_empty(), "a scalar has no labels");
+        Ok(())
+    }
+
+    /// What both readers of an instant answer make of `body`: the number of samples read.
+    fn read_both(status: u16, body: &[u8]) -> [Result<usize>; 2] {
+        [
+            instant(status, body).map(|samples| samples.len()),
+            instant_by(status, body, "pod").map(|samples| samples.len()),
+        ]
+    }
+
+    #[test]
     fn classifies_store_errors() {
-        let syntax = instant(
+        for syntax in read_both(
             400,
             br#"{"status":"error","errorType":"bad_data","error":"parse error at char 5"}"#,
-        );
-        assert!(
-            matches!(syntax, Err(Error::Query { ref error_type, ref message }) if error_type == "bad_data" && message.contains("char 5"))
-        );
-        let timeout = instant(
+        ) {
+            assert!(
+                matches!(syntax, Err(Error::Query { ref error_type, ref message }) if error_type == "bad_data" && message.contains("char 5"))
+            );
+        }
+        for timeout in read_both(
             503,
             br#"{"status":"error","errorType":"timeout","error":"query timed out"}"#,
-        );
-        assert!(matches!(timeout, Err(Error::Timeout { .. })));
-        let victoria_timeout = instant(
+        ) {
+            assert!(matches!(timeout, Err(Error::Timeout { .. })));
+        }
+        for victoria_timeout in read_both(
             503,
             br#"{"status":"error","errorType":"503","error":"the request took longer than the deadline"}"#,
-        );
-        assert!(matches!(victoria_timeout, Err(Error::Timeout { .. })));
-        let unavailable = instant(
+        ) {
+            assert!(matches!(victoria_timeout, Err(Error::Timeout { .. })));
+        }
+        for unavailable in read_both(
             503,
             br#"{"status":"error","errorType":"unavailable","error":"shutting down"}"#,
-        );
-        assert!(matches!(unavailable, Err(Error::Unavailable { .. })));
-        let proxy_unavailable = instant(503, b"<html>no healthy upstream</html>");
-        assert!(matches!(proxy_unavailable, Err(Error::Unavailable { .. })));
-        let proxy_timeout = instant(504, b"upstream request timeout");
-        assert!(matches!(proxy_timeout, Err(Error::Timeout { .. })));
+        ) {
+            assert!(matches!(unavailable, Err(Error::Unavailable { .. })));
+        }
+        for proxy_unavailable in read_both(503, b"<html>no healthy upstream</html>") {
+            assert!(matches!(proxy_unavailable, Err(Error::Unavailable { .. })));
+        }
+        for proxy_timeout in read_both(504, b"upstream request timeout") {
+            assert!(matches!(proxy_timeout, Err(Error::Timeout { .. })));
+        }
     }
 
     #[test]
@@ -350,14 +466,17 @@ mod tests {
         for (body, expected) in [
             (&b"<html>502 Bad Gateway</html>"[..], "body starts"),
             (br#"{"status":"success","data":{"resultType":"string","result":[1,"x"]}}"#, "expected a vector"),
-            (br#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"abc"]}]}}"#, "not a number"),
+            (br#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"pod":"a"},"value":[1,"abc"]}]}}"#, "not a number"),
+            (br#"{"status":"success","data":{"resultType":"vector","result":[{"metric":["pod","a"],"value":[1,"2"]}]}}"#, "expected"),
             (br#"{"status":"weird"}"#, "unexpected status"),
             (br#"{"status":"weird","data":{"resultType":"vector","result":[]}}"#, "unexpected status"),
             (br#"{"status":"success"}"#, "without data"),
         ] {
-            match instant(200, body) {
-                Err(Error::BadResponse { reason, .. }) => assert!(reason.contains(expected), "{reason}"),
-                other => panic!("expected a bad response, got {other:?}"),
+            for read in read_both(200, body) {
+                match read {
+                    Err(Error::BadResponse { reason, .. }) => assert!(reason.contains(expected), "{reason}"),
+                    other => panic!("expected a bad response, got {other:?}"),
+                }
             }
         }
         assert!(matches!(

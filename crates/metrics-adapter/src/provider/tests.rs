@@ -27,11 +27,11 @@ fn empty_selectors_select_everything_and_bad_ones_are_400() {
 
 /// A store of `http_requests_total{namespace="shop", pod="a"|"b"|"c"|"d"}` (d's rate is NaN)
 /// whose instant queries take a moment (so concurrent ones overlap) and are counted. It keeps
-/// its answer: [`MetricsStore::shared_instant_query`] hands out the one it holds, as a flight
+/// its answer: [`MetricsStore::instant_query_by`] hands out the one it holds, as a flight
 /// shared by other callers would.
 struct KeptAnswerStore {
     queries: std::sync::atomic::AtomicUsize,
-    answer: Arc<Vec<Sample>>,
+    answer: Arc<Vec<KeyedSample>>,
 }
 
 impl KeptAnswerStore {
@@ -40,8 +40,8 @@ impl KeptAnswerStore {
         let answer = ["a", "b", "c", "d"]
             .into_iter()
             .zip([1.5, 2.0, 0.25, f64::NAN])
-            .map(|(pod, value)| Sample {
-                labels: BTreeMap::from([("pod".to_owned(), pod.to_owned())]),
+            .map(|(pod, value)| KeyedSample {
+                key: pod.to_owned(),
                 timestamp,
                 value,
             })
@@ -76,21 +76,33 @@ impl MetricsStore for KeptAnswerStore {
         query: &str,
         at: Option<jiff::Timestamp>,
         deadline: Duration,
-    ) -> metrics_store::Result<Vec<Sample>> {
-        let shared = self.shared_instant_query(query, at, deadline).await?;
-        Ok(shared.as_ref().clone())
+    ) -> metrics_store::Result<Vec<metrics_store::Sample>> {
+        let keyed = self.instant_query_by(query, "pod", at, deadline).await?;
+        Ok(keyed
+            .iter()
+            .map(|sample| metrics_store::Sample {
+                labels: BTreeMap::from([("pod".to_owned(), sample.key.clone())]),
+                timestamp: sample.timestamp,
+                value: sample.value,
+            })
+            .collect())
     }
 
-    async fn shared_instant_query(
+    async fn instant_query_by(
         &self,
         _query: &str,
+        label: &str,
         _at: Option<jiff::Timestamp>,
         _deadline: Duration,
-    ) -> metrics_store::Result<Arc<Vec<Sample>>> {
+    ) -> metrics_store::Result<Arc<Vec<KeyedSample>>> {
         self.queries
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(100)).await;
-        Ok(Arc::clone(&self.answer))
+        // Its samples have one label, `pod`: keyed by any other, none has it.
+        Ok(match label {
+            "pod" => Arc::clone(&self.answer),
+            _ => Arc::default(),
+        })
     }
 
     async fn range_query(
@@ -188,9 +200,6 @@ async fn a_shared_answer_is_read_without_being_taken() -> Result<()> {
         panic!("d has no finite value");
     };
     assert_eq!(error.status().code, Some(404), "{error}");
-    assert_eq!(
-        store.answer[1].labels["pod"], "b",
-        "the store's answer is intact"
-    );
+    assert_eq!(store.answer[1].key, "b", "the store's answer is intact");
     Ok(())
 }

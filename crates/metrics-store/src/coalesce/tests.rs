@@ -66,14 +66,19 @@ async fn identical_concurrent_queries_reach_the_store_once_and_all_get_the_answe
 async fn concurrent_callers_share_one_answer_without_copying_it() {
     let (fault, store) = slow_store(Duration::from_millis(300)).await;
     let deadline = Duration::from_secs(5);
-    let (first, second) = tokio::join!(
-        store.shared_instant_query("rate(x[2m])", None, deadline),
-        store.shared_instant_query("rate(x[2m])", None, deadline),
+    let (first, second, other_label) = tokio::join!(
+        store.instant_query_by("rate(x[2m])", "pod", None, deadline),
+        store.instant_query_by("rate(x[2m])", "pod", None, deadline),
+        store.instant_query_by("rate(x[2m])", "namespace", None, deadline),
     );
     let (first, second) = (first.unwrap(), second.unwrap());
     assert!(Arc::ptr_eq(&first, &second), "one answer, not two copies");
+    assert_eq!(first[0].key, "web-1");
     assert_eq!(first[0].value, 4.5);
-    assert_eq!(queries_received(&fault), 1);
+    // Keyed by another label is another question: its own flight, and no sample has the label.
+    assert!(other_label.unwrap().is_empty());
+    assert_eq!(queries_received(&fault), 2);
+    assert_eq!(store.in_flight(), 0, "finished flights are forgotten");
 }
 
 #[tokio::test]
