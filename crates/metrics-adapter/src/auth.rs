@@ -10,6 +10,9 @@
 //! - anything else (no credentials, another CA, a front-proxy CN not allowed, a front-proxy
 //!   certificate without a user header, a token the review rejects) is a 401 `Status`.
 //!
+//! Whoever is authenticated is also in the group `system:authenticated`, as k8s.io/apiserver
+//! adds it to every authenticated user.
+//!
 //! Where the CAs and header names come from — the `--requestheader-*` / `--client-ca-file`
 //! flags, else the `extension-apiserver-authentication` ConfigMap, re-read when it changes — is
 //! [`delegated`]. An [`Authenticator`] is one immutable snapshot of that trust; the one in
@@ -67,6 +70,9 @@ pub struct UserInfo {
     /// passed on to SubjectAccessReviews.
     pub uid: Option<String>,
 }
+
+/// The group every authenticated user is in (`user.AllAuthenticated` in k8s.io/apiserver).
+pub const AUTHENTICATED_GROUP: &str = "system:authenticated";
 
 /// What a connection's client certificate established, judged once per connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,7 +190,24 @@ impl Authenticator {
     /// The user a request is made for — by its connection's certificate (`peer`), else by
     /// its bearer token through `tokens` (`None`: no Kubernetes connection) — or a 401 error
     /// saying why there is none.
+    ///
+    /// Every user it authenticates is also in [`AUTHENTICATED_GROUP`], as k8s.io/apiserver's
+    /// authenticated-group adder makes them, so RBAC bindings to it apply here too.
     pub async fn authenticate(
+        &self,
+        peer: &Peer,
+        headers: &HeaderMap,
+        tokens: Option<&TokenReviewer>,
+    ) -> Result<UserInfo> {
+        let mut user = self.identify(peer, headers, tokens).await?;
+        if !user.groups.iter().any(|group| group == AUTHENTICATED_GROUP) {
+            user.groups.push(AUTHENTICATED_GROUP.to_owned());
+        }
+        Ok(user)
+    }
+
+    /// The user as the certificate, the headers or the token name them.
+    async fn identify(
         &self,
         peer: &Peer,
         headers: &HeaderMap,

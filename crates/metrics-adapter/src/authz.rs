@@ -85,8 +85,38 @@ impl Attributes {
     }
 }
 
-/// The attributes of a metric request at `path` (without query), or `None` when the path is
-/// not a metric request (discovery, OpenAPI, health, anything unknown).
+/// The request path `raw` (as sent, without query) percent-decoded segment by segment, as
+/// kube-apiserver reads a request's path before it resolves its request info. The router
+/// decodes its path parameters too, so authorization and routing see the same segments: a
+/// segment that decodes to something with a `/` in it (`namespaces%2Fns2`), which one would
+/// split and the other not, is refused, as is an encoding that is not UTF-8.
+pub fn decoded_path(raw: &str) -> Result<String> {
+    let malformed = |reason: &str| Error::MalformedPath {
+        path: raw.to_owned(),
+        reason: reason.to_owned(),
+    };
+    if !raw.contains('%') {
+        return Ok(raw.to_owned());
+    }
+    let mut decoded = String::with_capacity(raw.len());
+    for (index, segment) in raw.split('/').enumerate() {
+        if index > 0 {
+            decoded.push('/');
+        }
+        let segment = percent_encoding::percent_decode_str(segment)
+            .decode_utf8()
+            .map_err(|_| malformed("a percent-encoding is not UTF-8"))?;
+        if segment.contains('/') {
+            return Err(malformed("an encoded / inside a path segment"));
+        }
+        decoded.push_str(&segment);
+    }
+    Ok(decoded)
+}
+
+/// The attributes of a metric request at `path` (decoded by [`decoded_path`], without query),
+/// or `None` when the path is not a metric request (discovery, OpenAPI, health, anything
+/// unknown).
 pub fn attributes(path: &str) -> Option<Attributes> {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     if segments.iter().any(|s| s.is_empty()) {

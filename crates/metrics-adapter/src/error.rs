@@ -115,6 +115,16 @@ pub enum Error {
         path: String,
     },
 
+    /// The request path cannot be read as one path: a percent-encoding that is not UTF-8, or
+    /// an encoded `/` inside a segment (answered 400, never routed or authorized apart).
+    #[error("malformed request path {path}: {reason}")]
+    MalformedPath {
+        /// The path as requested.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// A query parameter could not be parsed (a malformed label selector).
     #[error("invalid {parameter}: {source}")]
     Parameter {
@@ -264,6 +274,7 @@ impl Error {
                 StatusReason::NotFound
             }
             Error::Parameter { .. }
+            | Error::MalformedPath { .. }
             | Error::Request { .. }
             | Error::Unsupported(_)
             | Error::Upgrade(_) => StatusReason::BadRequest,

@@ -507,9 +507,11 @@ struct Guard {
     authz: Option<Arc<Authorizer>>,
 }
 
-/// Authorizes a metric request (other paths are not reviewed).
+/// Authorizes a metric request at the raw `path` (other paths are not reviewed), reading it as
+/// the router does ([`authz::decoded_path`]).
 async fn authorize(authz: Option<&Authorizer>, user: &UserInfo, path: &str) -> Result<()> {
-    match (authz, authz::attributes(path)) {
+    let path = authz::decoded_path(path)?;
+    match (authz, authz::attributes(&path)) {
         (Some(authz), Some(attributes)) => authz.authorize(user, &attributes).await,
         _ => Ok(()),
     }

@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -181,7 +182,7 @@ async fn external_group() -> Response {
 
 async fn custom_resources<S: MetricsStore>(
     State(server): State<Arc<Server<S>>>,
-    Path(version): Path<String>,
+    Segments(version): Segments<String>,
     uri: Uri,
 ) -> Result<Response> {
     if !CUSTOM_VERSIONS.contains(&version.as_str()) {
@@ -198,7 +199,7 @@ async fn custom_resources<S: MetricsStore>(
 
 async fn external_resources<S: MetricsStore>(
     State(server): State<Arc<Server<S>>>,
-    Path(version): Path<String>,
+    Segments(version): Segments<String>,
     uri: Uri,
 ) -> Result<Response> {
     if !EXTERNAL_VERSIONS.contains(&version.as_str()) {
@@ -254,6 +255,28 @@ fn parse_value_path(rest: &str) -> Option<ValuePath<'_>> {
     (path.namespace.is_some() == is_namespaced(&path.resource)).then_some(path)
 }
 
+/// Path parameters, percent-decoded by axum; parameters that cannot be decoded (not UTF-8)
+/// are a 400 `Status` like every other error, not axum's plain-text rejection.
+struct Segments<T>(T);
+
+impl<T, S> FromRequestParts<S> for Segments<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(segments)) => Ok(Segments(segments)),
+            Err(rejection) => Err(Error::MalformedPath {
+                path: parts.uri.path().to_owned(),
+                reason: rejection.body_text(),
+            }),
+        }
+    }
+}
+
 /// The value of query parameter `name`, if given.
 fn parameter(query: Option<&str>, name: &str) -> Option<String> {
     form_urlencoded::parse(query.unwrap_or_default().as_bytes())
@@ -263,7 +286,7 @@ fn parameter(query: Option<&str>, name: &str) -> Option<String> {
 
 async fn custom_values<S: MetricsStore + 'static>(
     State(server): State<Arc<Server<S>>>,
-    Path((version, rest)): Path<(String, String)>,
+    Segments((version, rest)): Segments<(String, String)>,
     RawQuery(query): RawQuery,
     uri: Uri,
 ) -> Result<Response> {
@@ -304,7 +327,7 @@ async fn custom_values<S: MetricsStore + 'static>(
 
 async fn external_values<S: MetricsStore + 'static>(
     State(server): State<Arc<Server<S>>>,
-    Path((version, namespace, metric)): Path<(String, String, String)>,
+    Segments((version, namespace, metric)): Segments<(String, String, String)>,
     RawQuery(query): RawQuery,
     uri: Uri,
 ) -> Result<Response> {

@@ -152,7 +152,7 @@ async fn an_allowed_user_passes_and_the_review_carries_the_request_info() -> Tes
             review["spec"],
             json!({
                 "user": "bob",
-                "groups": ["readers"],
+                "groups": ["readers", "system:authenticated"],
                 "resourceAttributes": {
                     "verb": "list",
                     "group": "custom.metrics.k8s.io",
@@ -164,6 +164,52 @@ async fn an_allowed_user_passes_and_the_review_carries_the_request_info() -> Tes
             }),
             "{review}"
         );
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_percent_encoded_path_is_reviewed_as_it_is_served() -> TestResult {
+    bounded(async {
+        let fake = FakeApi::default();
+        let setup = start(&fake, "bob").await?;
+        // `%2A` is `*`: the router serves the list of every pod, so that is what is reviewed
+        // (and denied), not a get of a pod named "%2A".
+        let (status, body) = setup
+            .get(&format!("{V2}/namespaces/ns2/pods/%2A/{METRIC}"))
+            .await?;
+        assert_eq!((status, &body["code"]), (403, &json!(403)), "{body}");
+        let review = fake.body_of(SAR).expect("a SubjectAccessReview");
+        assert_eq!(
+            review["spec"]["resourceAttributes"],
+            json!({"verb": "list", "group": "custom.metrics.k8s.io", "version": "v1beta2",
+                   "namespace": "ns2", "resource": "pods", "subresource": METRIC}),
+            "{review}"
+        );
+        // Slashes encoded inside one segment would be one segment to the review and several
+        // to the router: refused before either, as is an encoding that is not UTF-8.
+        for path in [
+            format!("{V2}/namespaces%2Fns2%2Fpods%2F*%2F{METRIC}"),
+            format!("{V2}/namespaces/ns2/pods/%2A%2F{METRIC}"),
+            format!("{V2}/namespaces/ns2/pods/%FF/{METRIC}"),
+        ] {
+            let (status, body) = setup.get(&path).await?;
+            assert_eq!(status, 400, "{path}: {body}");
+            assert_eq!(
+                (&body["kind"], &body["code"]),
+                (&json!("Status"), &json!(400)),
+                "{path}: {body}"
+            );
+            assert!(
+                body["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("malformed request path"),
+                "{path}: {body}"
+            );
+        }
+        assert_eq!(reviews(&fake), 1, "{:?}", fake.lines());
         Ok(())
     })
     .await

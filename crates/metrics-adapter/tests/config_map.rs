@@ -71,7 +71,11 @@ async fn the_config_map_front_proxy_ca_authenticates_allowed_names_with_its_head
         assert!(status == 404 || status == 503, "{status}: {body}");
         let review = fake.body_of(SAR).expect("a SubjectAccessReview");
         assert_eq!(review["spec"]["user"], "alice", "{review}");
-        assert_eq!(review["spec"]["groups"], json!(["dev"]), "{review}");
+        assert_eq!(
+            review["spec"]["groups"],
+            json!(["dev", "system:authenticated"]),
+            "{review}"
+        );
         assert_eq!(review["spec"]["uid"], "uid-alice", "{review}");
         assert_eq!(
             review["spec"]["extra"],

@@ -379,6 +379,22 @@ async fn check_serving(adapter: &Adapter) -> TestResult {
         adapter
             .status(&format!("{V2}/pods/*/http_requests_per_second"), 404)
             .await?;
+        // A resource no rule associates with the metric (none serves widgets).
+        let message = adapter
+            .status(
+                &format!("{V2}/namespaces/ns1/widgets/*/http_requests_per_second"),
+                404,
+            )
+            .await?;
+        assert!(message.contains("widgets"), "{message}");
+        // A path that is not UTF-8 once decoded: a 400 `Status`, as every error is.
+        let message = adapter
+            .status(
+                &format!("{V2}/namespaces/ns1/pods/%FF/http_requests_per_second"),
+                400,
+            )
+            .await?;
+        assert!(message.contains("malformed request path"), "{message}");
         adapter
             .status("/apis/custom.metrics.k8s.io/v1/nothing", 404)
             .await?;

@@ -41,7 +41,7 @@ async fn front_proxy_headers_name_user_groups_and_extras() {
         .await
         .unwrap();
     assert_eq!(user.name, "alice");
-    assert_eq!(user.groups, ["dev", "ops"]);
+    assert_eq!(user.groups, ["dev", "ops", AUTHENTICATED_GROUP]);
     assert_eq!(user.uid.as_deref(), Some("uid-7"));
     assert_eq!(user.extra["scopes"], ["a"]);
     assert_eq!(user.extra["acme.com/project"], ["p1"]);
@@ -152,7 +152,10 @@ async fn a_token_is_tried_when_the_certificate_authenticates_nobody() {
         .unwrap();
     assert_eq!(
         (user.name.as_str(), user.groups.as_slice()),
-        ("carol", &["ops".to_owned()][..])
+        (
+            "carol",
+            &["ops".to_owned(), AUTHENTICATED_GROUP.to_owned()][..]
+        )
     );
     headers.insert(
         header::AUTHORIZATION,

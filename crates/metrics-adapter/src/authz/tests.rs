@@ -106,3 +106,24 @@ async fn the_cache_is_bounded() {
     }
     assert!(!authorizer.cache.is_empty());
 }
+
+#[test]
+fn paths_are_decoded_segment_by_segment_and_an_encoded_slash_is_refused() {
+    let v2 = "/apis/custom.metrics.k8s.io/v1beta2";
+    assert_eq!(
+        decoded_path(&format!("{v2}/namespaces/ns1/pods/%2A/m%3Arate")).unwrap(),
+        format!("{v2}/namespaces/ns1/pods/*/m:rate")
+    );
+    let plain = format!("{v2}/namespaces/ns1/pods/*/m");
+    assert_eq!(decoded_path(&plain).unwrap(), plain);
+    for raw in [
+        format!("{v2}/namespaces%2Fns2/pods/*/m"),
+        format!("{v2}/namespaces/ns1/pods/a%2fb/m"),
+        format!("{v2}/namespaces/ns1/pods/%C3%28/m"),
+    ] {
+        let Err(error) = decoded_path(&raw) else {
+            panic!("{raw} should be refused");
+        };
+        assert_eq!(error.status().code, Some(400), "{raw}: {error}");
+    }
+}

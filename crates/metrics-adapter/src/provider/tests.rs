@@ -174,6 +174,13 @@ async fn requests_coalesced_on_one_store_query_each_get_every_row() -> Result<()
     );
     for answer in [first?, second?, third?] {
         assert_eq!(answer.object.namespace.as_deref(), Some("shop"));
+        assert!(
+            answer
+                .rows
+                .iter()
+                .all(|row| row.timestamp.0.as_second() == 1_795_000_000),
+            "each value carries its sample's own time, not the request's"
+        );
         assert_eq!(rows(answer), every_finite_row());
     }
     assert_eq!(store.queries(), 1);
