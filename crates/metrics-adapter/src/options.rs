@@ -165,6 +165,12 @@ pub struct Options {
     #[arg(long)]
     pub config: Option<PathBuf>,
 
+    /// The rate window of the default rules' counters, `2m` when absent (prometheus-adapter's
+    /// config generator calls it `--rate-interval` too); a `--config` file's rules carry their
+    /// own windows in their `metricsQuery`.
+    #[arg(long, value_parser = parse_duration)]
+    pub rate_interval: Option<Duration>,
+
     /// How often every rule's series are relisted.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub metrics_relist_interval: Duration,
@@ -241,6 +247,15 @@ impl Options {
                  --prometheus-client-key (or --prometheus-auth-incluster for the pod's service \
                  account)"
                     .to_owned(),
+            ));
+        }
+        if self
+            .rate_interval
+            .is_some_and(|window| window < Duration::from_secs(1))
+        {
+            return Err((
+                "--rate-interval",
+                "must be at least 1s (a rate needs two samples within it)".to_owned(),
             ));
         }
         if let Some(max_age) = self.metrics_max_age
@@ -562,6 +577,13 @@ mod tests {
             "--metrics-max-age=30s".to_owned(),
         ]);
         assert_eq!(short_age.check().unwrap_err().0, "--metrics-max-age");
+
+        let instant = for_tests(&["--rate-interval=500ms".to_owned()]);
+        assert_eq!(instant.check().unwrap_err().0, "--rate-interval");
+        assert_eq!(
+            for_tests(&["--rate-interval=5m".to_owned()]).check(),
+            Ok(())
+        );
 
         let both = for_tests(&[
             "--prometheus-auth-incluster".to_owned(),

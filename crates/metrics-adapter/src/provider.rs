@@ -4,7 +4,8 @@
 //!
 //! A metric the catalog does not know triggers an early lookup (see
 //! [`Registry::refresh_on_miss`]) before the request is answered 404; the store query then gets
-//! what is left of the request's deadline.
+//! what is left of the request's deadline. A lookup that fails, or does not end within the
+//! request's deadline, answers as the store's failure does (503, 504, 502), not 404.
 //!
 //! `*` with a `labelSelector` is resolved against the watch-fed label cache
 //! ([`ObjectIndex`]). Up to [`ALTERNATION_LIMIT`] selected objects are named in the query;
@@ -105,18 +106,22 @@ impl<S: MetricsStore> Provider<S> {
         kind: RuleKind,
         metric: &str,
         knows: impl Fn(&Catalog) -> bool,
-    ) -> (Arc<Catalog>, Duration) {
+    ) -> Result<(Arc<Catalog>, Duration)> {
         let started = Instant::now();
         let mut catalog = self.registry.catalog();
-        if !knows(&catalog)
-            && self
-                .registry
-                .refresh_on_miss(&*self.store, &catalog, kind, metric, deadline)
+        if !knows(&catalog) {
+            let refresh =
+                self.registry
+                    .refresh_on_miss(&*self.store, &catalog, kind, metric, deadline);
+            // Waiting for a lookup in flight counts against this request's deadline too.
+            let changed = tokio::time::timeout(deadline, refresh)
                 .await
-        {
-            catalog = self.registry.catalog();
+                .map_err(|_| Error::Store(metrics_store::Error::Timeout { deadline }))??;
+            if changed {
+                catalog = self.registry.catalog();
+            }
         }
-        (catalog, deadline.saturating_sub(started.elapsed()))
+        Ok((catalog, deadline.saturating_sub(started.elapsed())))
     }
 
     /// A provider serving what `registry` lists, from `store`.
@@ -165,7 +170,7 @@ impl<S: MetricsStore> Provider<S> {
             .catalog_knowing(deadline, RuleKind::Custom, request.metric, |catalog| {
                 catalog.custom(request.resource, request.metric).is_some()
             })
-            .await;
+            .await?;
         let entry = catalog
             .custom(request.resource, request.metric)
             .ok_or_else(|| Error::UnknownMetric {
@@ -292,7 +297,7 @@ impl<S: MetricsStore> Provider<S> {
             .catalog_knowing(deadline, RuleKind::External, request.metric, |catalog| {
                 catalog.external(request.metric).is_some()
             })
-            .await;
+            .await?;
         let entry = catalog
             .external(request.metric)
             .ok_or_else(|| Error::UnknownMetric {

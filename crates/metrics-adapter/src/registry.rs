@@ -24,7 +24,8 @@
 //! catalog. Only when no rule yields a guess is every rule relisted. Lookups run one at a time
 //! (concurrent misses wait for the one in flight and then see its result), and each metric is
 //! looked up at most once per [`MISS_REFRESH_INTERVAL`], so a flood of requests for names that
-//! do not exist costs the store at most one small series call at a time.
+//! do not exist costs the store at most one small series call at a time. A lookup that failed
+//! is not remembered: its request gets the store's error, and the next one looks again.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, PoisonError, RwLock};

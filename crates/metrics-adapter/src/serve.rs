@@ -132,11 +132,21 @@ pub async fn kube_client(options: &Options, needs: &str) -> Result<kube::Client>
     kube::Client::try_from(config).map_err(|e| invalid("--kubeconfig", format!("{needs}: {e}")))
 }
 
-/// The configuration `--config` names (and its text, to notice changes), else the defaults.
+/// The configuration `--config` names (and its text, to notice changes), else the default
+/// rules with `--rate-interval`'s window.
 fn load_config(options: &Options) -> Result<(Config, Option<String>)> {
     let Some(path) = &options.config else {
-        return Ok((defaults::default_config(defaults::DEFAULT_WINDOW)?, None));
+        let window = options.rate_interval.unwrap_or(defaults::DEFAULT_WINDOW);
+        return Ok((defaults::default_config(window)?, None));
     };
+    if let Some(window) = options.rate_interval {
+        tracing::warn!(
+            ?window,
+            file = %path.display(),
+            "--rate-interval applies to the default rules only; the rules of --config carry \
+             their own windows"
+        );
+    }
     let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
         path: path.clone(),
         source,
@@ -561,4 +571,30 @@ where
         }
     }
     app.call(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_default_rules_rate_counters_over_rate_interval() {
+        let windows = |flags: &[String]| {
+            let (config, text) = load_config(&crate::options::for_tests(flags)).unwrap();
+            assert!(text.is_none(), "no file");
+            config
+                .rules()
+                .iter()
+                .filter_map(|rule| rule.window())
+                .collect::<Vec<_>>()
+        };
+        let two_minutes = Duration::from_secs(120);
+        assert_eq!(windows(&[]), [two_minutes, two_minutes]);
+        let five_minutes = Duration::from_secs(300);
+        assert_eq!(
+            windows(&["--rate-interval=5m".to_owned()]),
+            [five_minutes, five_minutes]
+        );
+    }
 }

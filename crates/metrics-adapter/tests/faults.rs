@@ -1,5 +1,6 @@
 //! The adapter's answers when the store fails: unreachable (503), garbage (502), silent past
-//! the query timeout (504), and never relisted (not ready, nothing served).
+//! the query timeout (504), for known metrics and for the lookup of unknown ones, and never
+//! relisted (not ready, nothing served).
 
 mod common;
 
@@ -35,6 +36,11 @@ async fn store_faults_become_503_502_504() -> TestResult {
             200,
             "probes never ask the store"
         );
+        // A metric not known yet is looked up; the lookup fails as the query would: the store
+        // is down, which says more than "no such metric".
+        let unknown = format!("{V2}/namespaces/ns1/pods/*/jobs_failed_per_second");
+        let message = adapter.status(&unknown, 503).await?;
+        assert!(message.contains("unavailable"), "{message}");
 
         let garbage = FaultyStore::start(Behaviour::Answer {
             status: 200,
@@ -44,6 +50,7 @@ async fn store_faults_become_503_502_504() -> TestResult {
         let store = HttpStore::new(StoreConfig::new(garbage.url()))?;
         let adapter = Adapter::start(Arc::clone(&registry), store, Duration::from_secs(5)).await?;
         adapter.status(&path, 502).await?;
+        adapter.status(&unknown, 502).await?;
 
         let silent = FaultyStore::start(Behaviour::Silent).await?;
         let store = HttpStore::new(StoreConfig::new(silent.url()))?;
@@ -79,13 +86,43 @@ async fn not_ready_before_the_first_relist() -> TestResult {
         let adapter = Adapter::start(registry, store, Duration::from_secs(5)).await?;
         adapter.status("/readyz", 503).await?;
         assert_eq!(adapter.get("/healthz").await?.0, 200);
+        // Nothing is known, and the lookup of the metric cannot reach the store either.
         let message = adapter
             .status(
                 &format!("{V2}/namespaces/ns1/pods/*/http_requests_per_second"),
-                404,
+                503,
             )
             .await?;
-        assert!(message.contains("known metrics: none"), "{message}");
+        assert!(message.contains("unavailable"), "{message}");
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_waiting_for_another_lookup_keeps_its_own_deadline() -> TestResult {
+    bounded(async {
+        let registry = Arc::new(Registry::new(Arc::new(config()?), Duration::from_secs(30)));
+        let silent = FaultyStore::start(Behaviour::Silent).await?;
+        let store = HttpStore::new(StoreConfig::new(silent.url()))?;
+        let timeout = Duration::from_secs(1);
+        let adapter = Adapter::start(registry, store, timeout).await?;
+        // Lookups run one at a time: the second request waits for the first one's, which the
+        // silent store holds until its deadline. It still answers within its own deadline
+        // (plus scheduling), not after the first lookup and then its own.
+        let (a, b) = (
+            format!("{V2}/namespaces/ns1/pods/*/a_per_second"),
+            format!("{V2}/namespaces/ns1/pods/*/b_per_second"),
+        );
+        let started = std::time::Instant::now();
+        let (first, second) = tokio::join!(adapter.status(&a, 504), adapter.status(&b, 504));
+        first?;
+        second?;
+        assert!(
+            started.elapsed() < timeout.mul_f64(1.7),
+            "both answered within about one deadline: {:?}",
+            started.elapsed()
+        );
         Ok(())
     })
     .await

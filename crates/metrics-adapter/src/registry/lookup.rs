@@ -16,7 +16,10 @@ use crate::{Config, Result, Rule, RuleKind};
 impl Registry {
     /// Looks up `metric` (of `kind`), which a request named and the catalog `seen` did not
     /// have (see the module documentation); returns whether the catalog changed since `seen`.
-    /// Failures are logged, not returned: the request is answered from what is known.
+    /// A lookup that fails (the store down, slow or garbled) is returned as its error and not
+    /// remembered, so the request is answered as the store failed, not as if the metric did
+    /// not exist, and the next request looks again. The caller bounds the wait (for the lookup
+    /// in flight, then this one) by its deadline.
     pub async fn refresh_on_miss<S: MetricsStore>(
         &self,
         store: &S,
@@ -24,32 +27,31 @@ impl Registry {
         kind: RuleKind,
         metric: &str,
         deadline: Duration,
-    ) -> bool {
+    ) -> Result<bool> {
         let mut misses = self.misses.lock().await;
         if !Arc::ptr_eq(seen, &self.catalog()) {
-            return true;
+            return Ok(true);
         }
         if misses
             .get(metric)
             .is_some_and(|at| at.elapsed() < MISS_REFRESH_INTERVAL)
         {
-            return false;
+            return Ok(false);
         }
-        if misses.len() >= MISS_MEMORY {
-            misses.retain(|_, at| at.elapsed() < MISS_REFRESH_INTERVAL);
-        }
-        misses.insert(metric.to_owned(), Instant::now());
+        let asked = Instant::now();
         let looked_up = match targeted_selectors(&seen_config(seen, self), kind, metric) {
             Some(selectors) => self.look_up(store, kind, &selectors, deadline).await,
             None => self.relist(store, deadline).await,
         };
-        match looked_up {
-            Ok(()) => !Arc::ptr_eq(seen, &self.catalog()),
-            Err(error) => {
-                tracing::warn!(%error, metric, "lookup of an unknown metric failed");
-                false
-            }
+        if let Err(error) = looked_up {
+            tracing::warn!(%error, metric, "lookup of an unknown metric failed");
+            return Err(error);
         }
+        if misses.len() >= MISS_MEMORY {
+            misses.retain(|_, at| at.elapsed() < MISS_REFRESH_INTERVAL);
+        }
+        misses.insert(metric.to_owned(), asked);
+        Ok(!Arc::ptr_eq(seen, &self.catalog()))
     }
 
     /// Asks the store for the series of `selectors` (rule index → selector) and adds what the
