@@ -190,11 +190,16 @@ impl Rule {
                  Sextant's templates do not offer)"
             ));
         }
+        // Without the matchers, one namespace's request would be answered with every
+        // namespace's samples: refused, where prometheus-adapter only fails to match them.
         if !template.uses(Field::LabelMatchers) && (kind == RuleKind::Custom || namespaced) {
-            warnings.push(format!(
-                "{at}.metricsQuery: does not use <<.LabelMatchers>>, so answers are not \
-                 restricted to the requested namespace and objects"
-            ));
+            return Err(Error::Invalid {
+                at: format!("{at}.metricsQuery"),
+                reason: "must use <<.LabelMatchers>>, which restricts the query to the \
+                         requested namespace and objects (an external rule about no namespace \
+                         says `resources: {namespaced: false}`)"
+                    .to_owned(),
+            });
         }
         Ok(Rule {
             at,

@@ -59,7 +59,11 @@ fn loads_a_file_and_names_a_missing_one() -> Result<()> {
 
 #[test]
 fn reports_errors_with_their_place_in_the_file() {
-    let rule = |body: &str| format!("rules:\n- seriesQuery: 'up'\n  metricsQuery: 'up'\n{body}");
+    let rule = |body: &str| {
+        format!(
+            "rules:\n- seriesQuery: 'up'\n  metricsQuery: '<<.Series>>{{<<.LabelMatchers>>}}'\n{body}"
+        )
+    };
     let cases: Vec<(String, &str)> = vec![
         ("rules: [".to_owned(), "invalid adapter configuration: "),
         (
@@ -77,7 +81,7 @@ fn reports_errors_with_their_place_in_the_file() {
         (
             format!(
                 "rules:\n{}{}",
-                "- {seriesQuery: up, metricsQuery: up}\n".repeat(2),
+                "- {seriesQuery: up, metricsQuery: '<<.Series>>{<<.LabelMatchers>>}'}\n".repeat(2),
                 "- {seriesQuery: up, metricsQuery: up, name: {matches: '^(.*'}}\n"
             ),
             "rules[2].name.matches: invalid regex \"^(.*\": regex parse error",
@@ -131,6 +135,15 @@ fn reports_errors_with_their_place_in_the_file() {
              contain <<.Resource>>",
         ),
         (
+            "rules:\n- {seriesQuery: up, metricsQuery: 'sum(<<.Series>>)'}\n".to_owned(),
+            "rules[0].metricsQuery: must use <<.LabelMatchers>>",
+        ),
+        (
+            "externalRules:\n- {seriesQuery: up, metricsQuery: 'sum(<<.Series>>) by (queue)'}\n"
+                .to_owned(),
+            "externalRules[0].metricsQuery: must use <<.LabelMatchers>>",
+        ),
+        (
             rule("  name: {matches: '^(a)_(b)$'}\n"),
             "rules[0].name.as: required because name.matches \"^(a)_(b)$\" has 2 capture groups",
         ),
@@ -150,17 +163,14 @@ fn warns_about_what_is_accepted_but_ignored_or_risky() -> Result<()> {
         ("", "the configuration is empty"),
         ("rules: []\nextra: 1\n", "extra: unknown section, ignored"),
         (
-            "rules:\n- {seriesQuery: up, metricsQuery: up, resources: {namespaced: false}}\n",
+            "rules:\n- {seriesQuery: up, metricsQuery: '<<.Series>>{<<.LabelMatchers>>}', \
+             resources: {namespaced: false}}\n",
             "rules[0].resources.namespaced: ignored on custom rules",
         ),
         (
             "rules:\n- {seriesQuery: up, metricsQuery: '<<.Series>>{<<.LabelMatchers>>}', \
              labelValueReplacements: [{find: '#', replace: '_'}]}\n",
             "rules[0].labelValueReplacements: ignored",
-        ),
-        (
-            "rules:\n- {seriesQuery: up, metricsQuery: 'sum(<<.Series>>)'}\n",
-            "rules[0].metricsQuery: does not use <<.LabelMatchers>>",
         ),
         (
             "rules:\n- {seriesQuery: up, metricsQuery: '<<.Series>>{<<.LabelMatchers>>}', \
