@@ -412,3 +412,34 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn root_scoped_objects_are_matched_without_a_namespace() -> Result<()> {
+    let config = Config::from_yaml(
+        "rules:\n- seriesQuery: 'node_load1'\n  resources: {overrides: {instance: {resource: node}}}\n  \
+         metricsQuery: 'max(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)'\n",
+    )?;
+    let (nodes, one) = (gr("nodes"), names(&["n1"]));
+    for (objects, expected) in [
+        (
+            Objects::Named(&one),
+            r#"max(node_load1{instance="n1"}) by (instance)"#,
+        ),
+        // Every node: no matcher at all (`{}` after a metric name is valid PromQL).
+        (Objects::All, "max(node_load1{}) by (instance)"),
+    ] {
+        let query = config.rules()[0].object_query(&ObjectQuery {
+            series: &metric("node_load1"),
+            resource: &nodes,
+            namespace: None,
+            objects,
+            metric_selector: &Selector::everything(),
+        })?;
+        assert_eq!(query, expected);
+        parser::parse(&query).map_err(|e| Error::Invalid {
+            at: query.clone(),
+            reason: e,
+        })?;
+    }
+    Ok(())
+}
