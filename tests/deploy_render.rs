@@ -5,9 +5,10 @@
 //! example ScalingPolicy passes the CRD's CEL rules. The adapter's objects are checked in
 //! `deploy_render/adapter*.rs`.
 //!
-//! kubectl is not a Debian package this CI can install (bookworm's `kubernetes-client` is 1.20,
-//! whose embedded kustomize predates directories in `resources:`), so without kubectl on PATH
-//! these tests skip with a message, under CI too.
+//! kubectl is not a Debian package CI can install (bookworm's `kubernetes-client` is 1.20,
+//! whose embedded kustomize predates directories in `resources:`); the machines CI runs on have
+//! it, as the adapter's `kubectl get --raw` test needs too. Without kubectl on PATH these tests
+//! skip with a message, and fail under CI.
 
 #[path = "deploy_render/adapter.rs"]
 mod adapter;
