@@ -11,7 +11,7 @@
 //!   certificate without a user header, a token the review rejects) is a 401 `Status`.
 //!
 //! Whoever is authenticated is also in the group `system:authenticated`, as k8s.io/apiserver
-//! adds it to every authenticated user.
+//! adds it to every authenticated user but the anonymous one a front proxy may pass on.
 //!
 //! Where the CAs and header names come from — the `--requestheader-*` / `--client-ca-file`
 //! flags, else the `extension-apiserver-authentication` ConfigMap, re-read when it changes — is
@@ -73,6 +73,13 @@ pub struct UserInfo {
 
 /// The group every authenticated user is in (`user.AllAuthenticated` in k8s.io/apiserver).
 pub const AUTHENTICATED_GROUP: &str = "system:authenticated";
+
+/// The user kube-apiserver names an anonymous request (`user.Anonymous`); a front proxy passes
+/// it on when the cluster allows anonymous requests.
+pub const ANONYMOUS_USER: &str = "system:anonymous";
+
+/// The group of anonymous requests (`user.AllUnauthenticated`).
+pub const UNAUTHENTICATED_GROUP: &str = "system:unauthenticated";
 
 /// What a connection's client certificate established, judged once per connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,7 +199,8 @@ impl Authenticator {
     /// saying why there is none.
     ///
     /// Every user it authenticates is also in [`AUTHENTICATED_GROUP`], as k8s.io/apiserver's
-    /// authenticated-group adder makes them, so RBAC bindings to it apply here too.
+    /// authenticated-group adder makes them, so RBAC bindings to it apply here too; not the
+    /// anonymous user ([`ANONYMOUS_USER`], or anyone in [`UNAUTHENTICATED_GROUP`]).
     pub async fn authenticate(
         &self,
         peer: &Peer,
@@ -200,7 +208,13 @@ impl Authenticator {
         tokens: Option<&TokenReviewer>,
     ) -> Result<UserInfo> {
         let mut user = self.identify(peer, headers, tokens).await?;
-        if !user.groups.iter().any(|group| group == AUTHENTICATED_GROUP) {
+        // As the adder does: not for the anonymous user a front proxy may pass on.
+        let anonymous = user.name == ANONYMOUS_USER
+            || user
+                .groups
+                .iter()
+                .any(|group| group == UNAUTHENTICATED_GROUP);
+        if !anonymous && !user.groups.iter().any(|group| group == AUTHENTICATED_GROUP) {
             user.groups.push(AUTHENTICATED_GROUP.to_owned());
         }
         Ok(user)

@@ -178,6 +178,18 @@ pub fn attributes(path: &str) -> Option<Attributes> {
     }
 }
 
+/// Whether `path` (decoded) lies below a metrics API version (`/apis/<group>/<version>/…`),
+/// where only metric requests are served: one whose [`attributes`] are `None` there (an empty
+/// segment, an unknown shape) is refused rather than let through unreviewed, whatever the
+/// router would make of it.
+pub fn below_metrics_version(path: &str) -> bool {
+    let mut segments = path.trim_start_matches('/').split('/');
+    segments.next() == Some("apis")
+        && matches!(segments.next(), Some(CUSTOM | EXTERNAL))
+        && segments.next().is_some()
+        && segments.next().is_some()
+}
+
 /// What the cache is keyed by: who asks, and what for.
 type Key = (
     String,

@@ -46,6 +46,10 @@ pub const ALTERNATION_LIMIT: usize = 8;
 /// How many served metrics a "not served" message lists.
 const KNOWN_LIMIT: usize = 10;
 
+/// How long past its deadline a request still waits for a lookup of an unknown metric, so the
+/// lookup's store calls (bounded by the same deadline) end first and their error is remembered.
+const LOOKUP_GRACE: Duration = Duration::from_millis(100);
+
 /// Kinds of the resources Sextant knows by name; others are derived from the singular.
 const KINDS: &[(&str, &str)] = &[
     ("persistentvolumeclaims", "PersistentVolumeClaim"),
@@ -113,8 +117,10 @@ impl<S: MetricsStore> Provider<S> {
             let refresh =
                 self.registry
                     .refresh_on_miss(&*self.store, &catalog, kind, metric, deadline);
-            // Waiting for a lookup in flight counts against this request's deadline too.
-            let changed = tokio::time::timeout(deadline, refresh)
+            // Waiting for a lookup in flight counts against this request's deadline too. The
+            // lookup's own store calls end by the deadline, with their error remembered; this
+            // bound, a little later, ends the wait for another request's lookup.
+            let changed = tokio::time::timeout(deadline.saturating_add(LOOKUP_GRACE), refresh)
                 .await
                 .map_err(|_| Error::Store(metrics_store::Error::Timeout { deadline }))??;
             if changed {

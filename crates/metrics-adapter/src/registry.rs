@@ -24,8 +24,9 @@
 //! catalog. Only when no rule yields a guess is every rule relisted. Lookups run one at a time
 //! (concurrent misses wait for the one in flight and then see its result), and each metric is
 //! looked up at most once per [`MISS_REFRESH_INTERVAL`], so a flood of requests for names that
-//! do not exist costs the store at most one small series call at a time. A lookup that failed
-//! is not remembered: its request gets the store's error, and the next one looks again.
+//! do not exist costs the store at most one small series call at a time. A lookup that the
+//! store failed answers its request with the store's error, and so does every request for that
+//! metric until the interval has passed (a store in trouble is not asked again meanwhile).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -44,6 +45,10 @@ use crate::{Config, Result, Rule};
 /// How far back a relist looks for series by default (`--metrics-max-age`): a metric with no
 /// sample in this span is not served.
 pub const LOOKBACK: Duration = Duration::from_secs(600);
+
+/// When an unknown metric was last looked up, and the store's error if that lookup failed
+/// (answered again, not asked again, until [`MISS_REFRESH_INTERVAL`] has passed).
+type Miss = (Instant, Option<metrics_store::Error>);
 
 /// The least time between two lookups of the same unknown metric (and between two full relists
 /// triggered by misses).
@@ -84,7 +89,7 @@ pub struct Registry {
     lookback: Duration,
     catalog: RwLock<Arc<Catalog>>,
     /// When each recently missed metric was looked up; held while a lookup runs, to serialize.
-    misses: tokio::sync::Mutex<HashMap<String, Instant>>,
+    misses: tokio::sync::Mutex<HashMap<String, Miss>>,
     /// Why the configuration file on disk is not the one served, if it is not.
     config_problem: RwLock<Option<String>>,
     metrics: DiscoveryMetrics,

@@ -523,6 +523,8 @@ async fn authorize(authz: Option<&Authorizer>, user: &UserInfo, path: &str) -> R
     let path = authz::decoded_path(path)?;
     match (authz, authz::attributes(&path)) {
         (Some(authz), Some(attributes)) => authz.authorize(user, &attributes).await,
+        // Fail closed: nothing below a metrics API version is served without attributes.
+        (_, None) if authz::below_metrics_version(&path) => Err(Error::NoRoute { path }),
         _ => Ok(()),
     }
 }

@@ -331,7 +331,8 @@ async fn external_values<S: MetricsStore + 'static>(
     RawQuery(query): RawQuery,
     uri: Uri,
 ) -> Result<Response> {
-    if !EXTERNAL_VERSIONS.contains(&version.as_str()) {
+    // axum matches an empty segment (`namespaces//metric`) as an empty parameter.
+    if !EXTERNAL_VERSIONS.contains(&version.as_str()) || namespace.is_empty() || metric.is_empty() {
         return Err(no_such_path(&uri));
     }
     let label_selector = parameter(query.as_deref(), "labelSelector");

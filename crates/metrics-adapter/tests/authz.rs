@@ -216,6 +216,29 @@ async fn a_percent_encoded_path_is_reviewed_as_it_is_served() -> TestResult {
 }
 
 #[tokio::test]
+async fn a_metric_path_without_request_info_is_refused_not_served_unreviewed() -> TestResult {
+    bounded(async {
+        let fake = FakeApi::default();
+        let setup = start(&fake, "bob").await?;
+        // An empty segment is an empty parameter to axum (the external route would serve
+        // namespace ""), and no request info to the review: refused before either.
+        for path in [
+            "/apis/external.metrics.k8s.io/v1beta1/namespaces//queue_depth".to_owned(),
+            format!("{V2}/namespaces//pods/*/{METRIC}"),
+            format!("{V2}/namespaces/ns1/pods/*/{METRIC}/extra"),
+            format!("{V2}/pods"),
+        ] {
+            let (status, body) = setup.get(&path).await?;
+            assert_eq!(status, 404, "{path}: {body}");
+            assert_eq!(body["code"], 404, "{path}: {body}");
+        }
+        assert_eq!(reviews(&fake), 0, "{:?}", fake.lines());
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
 async fn one_object_is_a_get_with_its_name_and_external_metrics_are_resources() -> TestResult {
     bounded(async {
         let fake = FakeApi::default();

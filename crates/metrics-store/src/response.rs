@@ -275,12 +275,18 @@ pub(crate) fn instant_by(status: u16, body: &[u8], label: &str) -> Result<Vec<Ke
     };
     let mut keyed = Vec::with_capacity(elements.len());
     for element in elements {
+        // Every element is read whole, so a garbled answer is refused whether or not the
+        // element has the label.
+        let (timestamp, value) = (
+            timestamp(status, element.value.0)?,
+            value(status, &element.value.1.0)?,
+        );
         let key = label_value(element.metric, label).map_err(|e| bad(status, e.to_string()))?;
         if let Some(key) = key {
             keyed.push(KeyedSample {
                 key,
-                timestamp: timestamp(status, element.value.0)?,
-                value: value(status, &element.value.1.0)?,
+                timestamp,
+                value,
             });
         }
     }
@@ -466,7 +472,7 @@ mod tests {
         for (body, expected) in [
             (&b"<html>502 Bad Gateway</html>"[..], "body starts"),
             (br#"{"status":"success","data":{"resultType":"string","result":[1,"x"]}}"#, "expected a vector"),
-            (br#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"pod":"a"},"value":[1,"abc"]}]}}"#, "not a number"),
+            (br#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"abc"]}]}}"#, "not a number"),
             (br#"{"status":"success","data":{"resultType":"vector","result":[{"metric":["pod","a"],"value":[1,"2"]}]}}"#, "expected"),
             (br#"{"status":"weird"}"#, "unexpected status"),
             (br#"{"status":"weird","data":{"resultType":"vector","result":[]}}"#, "unexpected status"),

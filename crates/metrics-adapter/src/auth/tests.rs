@@ -49,6 +49,22 @@ async fn front_proxy_headers_name_user_groups_and_extras() {
     assert_eq!(user.extra["café"], ["y"]);
     assert_eq!(user.extra["bad\u{fffd}"], ["z"]);
     assert_eq!(user.extra.len(), 5);
+
+    // The anonymous user a front proxy passes on is not made an authenticated one.
+    let mut anonymous = HeaderMap::new();
+    anonymous.insert(
+        "x-remote-user",
+        HeaderValue::from_static("system:anonymous"),
+    );
+    anonymous.insert(
+        "x-remote-group",
+        HeaderValue::from_static("system:unauthenticated"),
+    );
+    let user = auth
+        .authenticate(&Peer::FrontProxy("aggregator".into()), &anonymous, None)
+        .await
+        .unwrap();
+    assert_eq!(user.groups, ["system:unauthenticated"]);
 }
 
 #[tokio::test]

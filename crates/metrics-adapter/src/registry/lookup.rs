@@ -11,15 +11,16 @@ use metrics_store::MetricsStore;
 use super::{Catalog, MISS_MEMORY, MISS_REFRESH_INTERVAL, Registry, discover_typed, metric_types};
 use crate::discovery::METRIC_NAME_LABEL;
 use crate::naming::{COUNTER_SUFFIX, RATE_SUFFIX};
-use crate::{Config, Result, Rule, RuleKind};
+use crate::{Config, Error, Result, Rule, RuleKind};
 
 impl Registry {
     /// Looks up `metric` (of `kind`), which a request named and the catalog `seen` did not
     /// have (see the module documentation); returns whether the catalog changed since `seen`.
-    /// A lookup that fails (the store down, slow or garbled) is returned as its error and not
-    /// remembered, so the request is answered as the store failed, not as if the metric did
-    /// not exist, and the next request looks again. The caller bounds the wait (for the lookup
-    /// in flight, then this one) by its deadline.
+    /// A lookup that fails is returned as its error, so the request is answered as the store
+    /// failed (503, 504, 502), not as if the metric did not exist; the store's error is
+    /// answered again for the metric until [`MISS_REFRESH_INTERVAL`] has passed. The lookup's
+    /// store calls get what is left of `deadline` after waiting for the one in flight; the
+    /// caller bounds the wait itself.
     pub async fn refresh_on_miss<S: MetricsStore>(
         &self,
         store: &S,
@@ -28,30 +29,41 @@ impl Registry {
         metric: &str,
         deadline: Duration,
     ) -> Result<bool> {
+        let started = Instant::now();
         let mut misses = self.misses.lock().await;
         if !Arc::ptr_eq(seen, &self.catalog()) {
             return Ok(true);
         }
-        if misses
-            .get(metric)
-            .is_some_and(|at| at.elapsed() < MISS_REFRESH_INTERVAL)
+        let deadline = deadline.saturating_sub(started.elapsed());
+        if let Some((at, failed)) = misses.get(metric)
+            && at.elapsed() < MISS_REFRESH_INTERVAL
         {
-            return Ok(false);
+            return match failed {
+                Some(error) => Err(Error::Store(error.clone())),
+                None => Ok(false),
+            };
         }
         let asked = Instant::now();
         let looked_up = match targeted_selectors(&seen_config(seen, self), kind, metric) {
             Some(selectors) => self.look_up(store, kind, &selectors, deadline).await,
             None => self.relist(store, deadline).await,
         };
-        if let Err(error) = looked_up {
-            tracing::warn!(%error, metric, "lookup of an unknown metric failed");
-            return Err(error);
-        }
         if misses.len() >= MISS_MEMORY {
-            misses.retain(|_, at| at.elapsed() < MISS_REFRESH_INTERVAL);
+            misses.retain(|_, (at, _)| at.elapsed() < MISS_REFRESH_INTERVAL);
         }
-        misses.insert(metric.to_owned(), asked);
-        Ok(!Arc::ptr_eq(seen, &self.catalog()))
+        match looked_up {
+            Ok(()) => {
+                misses.insert(metric.to_owned(), (asked, None));
+                Ok(!Arc::ptr_eq(seen, &self.catalog()))
+            }
+            Err(error) => {
+                tracing::warn!(%error, metric, "lookup of an unknown metric failed");
+                if let Error::Store(store_error) = &error {
+                    misses.insert(metric.to_owned(), (asked, Some(store_error.clone())));
+                }
+                Err(error)
+            }
+        }
     }
 
     /// Asks the store for the series of `selectors` (rule index → selector) and adds what the
