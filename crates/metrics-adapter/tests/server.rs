@@ -441,6 +441,18 @@ async fn check_serving(adapter: &Adapter) -> TestResult {
         assert_eq!(response.status().as_u16(), 405);
         let body: Value = serde_json::from_str(&response.text().await?)?;
         assert_eq!(body["code"], 405);
+
+        // Never a redirect (the client follows none): a trailing slash or a doubled one is
+        // not "fixed" with a 3xx, it is a path the adapter does not serve.
+        for odd in [
+            "/apis/".to_owned(),
+            format!("{V2}/"),
+            format!("{path}/"),
+            "/apis//custom.metrics.k8s.io/v1beta2".to_owned(),
+            "/healthz/".to_owned(),
+        ] {
+            adapter.status(&odd, 404).await?;
+        }
     }
     Ok(())
 }
