@@ -102,13 +102,14 @@ pub struct Authenticator {
     unavailable: Vec<String>,
 }
 
-/// The subject's CN and O values of a DER certificate.
+/// The subject's CN and O values of a DER certificate; of several CNs the last, as Go's
+/// `pkix.Name.CommonName` (which kube-apiserver reads) keeps the last.
 fn subject(cert: &CertificateDer<'_>) -> Option<(String, Vec<String>)> {
     let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
     let subject = parsed.subject();
     let cn = subject
         .iter_common_name()
-        .next()
+        .last()
         .and_then(|cn| cn.as_str().ok())?
         .to_owned();
     let orgs = subject
@@ -116,6 +117,19 @@ fn subject(cert: &CertificateDer<'_>) -> Option<(String, Vec<String>)> {
         .filter_map(|o| o.as_str().ok().map(str::to_owned))
         .collect();
     Some((cn, orgs))
+}
+
+/// When the first certificate of `chain` stops being valid: a connection's certificate is
+/// judged when the connection opens, and must be judged again once this has passed.
+pub fn chain_expiry(chain: &[CertificateDer<'_>]) -> Option<std::time::SystemTime> {
+    chain
+        .iter()
+        .filter_map(|cert| {
+            let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
+            let seconds = u64::try_from(parsed.validity().not_after.timestamp()).ok()?;
+            Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds))
+        })
+        .min()
 }
 
 impl Authenticator {
@@ -136,6 +150,37 @@ impl Authenticator {
     pub fn unavailable(mut self, why: impl Into<String>) -> Self {
         self.unavailable.push(why.into());
         self
+    }
+
+    /// Removes the headers a front proxy names the user with (user, group, UID, extra), as
+    /// k8s.io/apiserver clears them once a request is authenticated: nothing after
+    /// authentication can read an identity from them.
+    pub fn clear_identity_headers(&self, headers: &mut HeaderMap) {
+        let Some(front) = &self.front_proxy else {
+            return;
+        };
+        for name in front
+            .username_headers
+            .iter()
+            .chain(&front.group_headers)
+            .chain(&front.uid_headers)
+        {
+            headers.remove(name.as_str());
+        }
+        let extras: Vec<_> = headers
+            .keys()
+            .filter(|name| {
+                front.extra_headers_prefixes.iter().any(|prefix| {
+                    name.as_str()
+                        .get(..prefix.len())
+                        .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
+                })
+            })
+            .cloned()
+            .collect();
+        for name in extras {
+            headers.remove(name);
+        }
     }
 
     /// Whether this authenticator trusts any CA at all.
@@ -164,20 +209,32 @@ impl Authenticator {
         let verified = |v: &Arc<dyn ClientCertVerifier>| {
             v.verify_client_cert(leaf, intermediates, now).is_ok()
         };
+        // Whether the client CA vouches for the chain, and if not why (expired, say).
+        let by_client_ca = self
+            .client_ca
+            .as_ref()
+            .map(|v| v.verify_client_cert(leaf, intermediates, now).map(|_| ()));
+        let client_ca_vouches = matches!(by_client_ca, Some(Ok(())));
         if let Some(front) = &self.front_proxy
             && verified(&front.verifier)
         {
             if front.allowed_names.is_empty() || front.allowed_names.contains(&cn) {
                 return Peer::FrontProxy(cn);
             }
-            if !self.client_ca.as_ref().is_some_and(verified) {
+            if !client_ca_vouches {
                 return Peer::Rejected(format!(
                     "front-proxy certificate CN {cn:?} is not in {}",
                     front.allowed_names_source
                 ));
             }
         }
-        if self.client_ca.as_ref().is_some_and(verified) {
+        if client_ca_vouches {
+            // As k8s.io/apiserver's CommonNameUserConversion: no CN, no user.
+            if cn.is_empty() {
+                return Peer::Rejected(
+                    "the client certificate's subject CN is empty: it names no user".into(),
+                );
+            }
             return Peer::User(UserInfo {
                 name: cn,
                 groups: orgs,
@@ -187,6 +244,9 @@ impl Authenticator {
         }
         let mut reason =
             format!("the client certificate of {cn:?} does not chain to a trusted client CA");
+        if let Some(Err(error)) = &by_client_ca {
+            reason.push_str(&format!(" ({error})"));
+        }
         for why in &self.unavailable {
             reason.push_str("; ");
             reason.push_str(why);

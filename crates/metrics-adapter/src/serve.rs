@@ -28,14 +28,14 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, Response, header};
 use axum::response::IntoResponse;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use kube::Api;
 use metrics_model::association::GroupResource;
 use metrics_store::{Coalescing, HttpStore, Instrumented};
 use rustls_pki_types::CertificateDer;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 use tower_service::Service;
 
@@ -67,6 +67,19 @@ const DRAIN_MARGIN: Duration = Duration::from_secs(2);
 /// How long a client may take to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a connection may wait for, then send, a request's headers (k8s.io/apiserver's
+/// `ReadHeaderTimeout`); it bounds an idle keep-alive connection too, so a client that
+/// connects and sends nothing, or sends slowly, does not hold the connection for ever.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(32);
+
+/// The most connections open at once; beyond it new ones wait in the listen backlog, so
+/// connections cannot exhaust the process's file descriptors.
+pub const MAX_OPEN_CONNECTIONS: usize = 4096;
+
+/// How long accepting pauses after it failed (out of file descriptors, say) before it tries
+/// again, as `axum::serve` does, instead of failing in a busy loop.
+const ACCEPT_RETRY_DELAY: Duration = Duration::from_secs(1);
+
 /// How long the start waits for the first read of the ConfigMap before serving anyway (its
 /// certificates refused until it is read).
 pub const CONFIG_MAP_FIRST_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -89,6 +102,7 @@ pub struct Adapter {
     server: Arc<Server<Store>>,
     shutdown_delay: Duration,
     drain_timeout: Duration,
+    header_read_timeout: Duration,
     trust: SharedTrust,
     tokens: Option<Arc<TokenReviewer>>,
     authz: Option<Arc<Authorizer>>,
@@ -354,6 +368,7 @@ impl Adapter {
             shutdown_delay: options.shutdown_delay_duration,
             // A request in flight ends within its store deadline; a little more for the rest.
             drain_timeout: options.query_timeout.saturating_add(DRAIN_MARGIN),
+            header_read_timeout: HEADER_READ_TIMEOUT,
             trust,
             tokens: kube.map(|client| Arc::new(TokenReviewer::new(client))),
             authz: authorizer,
@@ -361,6 +376,13 @@ impl Adapter {
             requests: telemetry.requests,
             background,
         })
+    }
+
+    /// Sets how long a connection may wait for, then send, a request's headers
+    /// ([`HEADER_READ_TIMEOUT`] by default; shorter in tests).
+    pub fn with_header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.header_read_timeout = timeout;
+        self
     }
 
     /// The address actually bound (for `--secure-port 0`).
@@ -381,6 +403,7 @@ impl Adapter {
         let graceful = GracefulShutdown::new();
         let mut connections = JoinSet::new();
         let delay = self.shutdown_delay;
+        let header_read_timeout = self.header_read_timeout;
         let server = Arc::clone(&self.server);
         let stop = async move {
             shutdown.await;
@@ -391,16 +414,20 @@ impl Adapter {
             }
         };
         tokio::pin!(stop);
+        let open = Arc::new(Semaphore::new(MAX_OPEN_CONNECTIONS));
         loop {
             let accepted = tokio::select! {
                 () = &mut stop => break,
-                accepted = self.listener.accept() => accepted,
+                accepted = accept_within(&self.listener, &open) => accepted,
             };
-            let (tcp, remote) = match accepted {
+            let (tcp, remote, slot) = match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
-                    tracing::warn!(%error, "accept failed");
-                    continue;
+                    tracing::warn!(%error, retry_in = ?ACCEPT_RETRY_DELAY, "accept failed");
+                    tokio::select! {
+                        () = &mut stop => break,
+                        () = tokio::time::sleep(ACCEPT_RETRY_DELAY) => continue,
+                    }
                 }
             };
             // Answers are written whole; do not hold their last segment back for an ACK.
@@ -416,6 +443,8 @@ impl Adapter {
             // Ended connections are reaped as new ones come, so the set stays the open ones.
             while connections.try_join_next().is_some() {}
             connections.spawn(async move {
+                // Held while the connection is open.
+                let _slot = slot;
                 let trust = shared.current();
                 let accept = trust.acceptor.accept(tcp);
                 let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await {
@@ -433,6 +462,7 @@ impl Adapter {
                 let peer = Arc::new(trust.authenticator.peer(chain.as_deref()));
                 let connection = Arc::new(Connection {
                     shared,
+                    expires: chain.as_deref().and_then(crate::auth::chain_expiry),
                     chain,
                     judged: Mutex::new((Arc::clone(&trust.authenticator), peer)),
                 });
@@ -454,6 +484,8 @@ impl Adapter {
                     }
                 });
                 let connection = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(header_read_timeout)
                     .serve_connection(TokioIo::new(stream), service);
                 if let Err(error) = watcher.watch(connection).await {
                     tracing::debug!(%remote, %error, "connection ended with an error");
@@ -482,11 +514,29 @@ impl Adapter {
 }
 
 /// One client connection: its certificate chain, judged by the trust in force, and judged
-/// again when that trust changes (a rotated CA also applies to kept-alive connections).
+/// again when that trust changes (a rotated CA also applies to kept-alive connections) or a
+/// certificate of the chain has expired.
 struct Connection {
     shared: SharedTrust,
     chain: Option<Vec<CertificateDer<'static>>>,
+    /// When the chain's first certificate expires: from then on every request judges it again
+    /// (and it is refused), as kube-apiserver checks the chain at every request.
+    expires: Option<std::time::SystemTime>,
     judged: Mutex<(Arc<Authenticator>, Arc<Peer>)>,
+}
+
+/// The next connection, once fewer than [`MAX_OPEN_CONNECTIONS`] are open, with the slot it
+/// holds while open.
+async fn accept_within(
+    listener: &TcpListener,
+    open: &Arc<Semaphore>,
+) -> std::io::Result<(tokio::net::TcpStream, SocketAddr, OwnedSemaphorePermit)> {
+    let slot = Arc::clone(open)
+        .acquire_owned()
+        .await
+        .map_err(|_| std::io::Error::other("the connection limit was closed"))?;
+    let (tcp, remote) = listener.accept().await?;
+    Ok((tcp, remote, slot))
 }
 
 impl Connection {
@@ -497,7 +547,10 @@ impl Connection {
             let peer = Arc::new(now.peer(self.chain.as_deref()));
             return (now, peer);
         };
-        if !Arc::ptr_eq(&judged.0, &now) {
+        let expired = self
+            .expires
+            .is_some_and(|expires| std::time::SystemTime::now() > expires);
+        if !Arc::ptr_eq(&judged.0, &now) || expired {
             let peer = Arc::new(now.peer(self.chain.as_deref()));
             *judged = (now, peer);
         }
@@ -562,8 +615,10 @@ where
                     tracing::info!(%error, user = %user.name, %path, "request not authorized");
                     return Ok(error.into_response());
                 }
-                // As k8s.io/apiserver does: the credential goes no further than authentication.
+                // As k8s.io/apiserver does: the credential and the identity headers go no
+                // further than authentication.
                 request.headers_mut().remove(header::AUTHORIZATION);
+                authenticator.clear_identity_headers(request.headers_mut());
                 request.extensions_mut().insert(user);
             }
             Err(error) => {

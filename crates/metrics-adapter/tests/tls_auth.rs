@@ -103,6 +103,33 @@ async fn front_proxy_certificates_need_an_allowed_cn_and_a_user_header() -> Test
 }
 
 #[tokio::test]
+async fn a_certificate_expiring_on_an_open_connection_is_refused_from_then_on() -> TestResult {
+    bounded(async {
+        let setup = start().await?;
+        let brief = setup.clients.client_cert_valid_for(
+            "brief",
+            &["readers"],
+            std::time::Duration::from_secs(2),
+        )?;
+        // One client, so the second request goes over the first one's kept-alive connection,
+        // whose certificate was judged valid when it opened.
+        let user = setup.client(Some(&brief));
+        let (status, body) = setup.get(&user, V2, &[]).await?;
+        assert_eq!(status, 200, "{body}");
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        let message = unauthorized(setup.get(&user, V2, &[]).await?);
+        assert!(message.contains("expired"), "{message}");
+
+        // A certificate without a CN names no user.
+        let nameless = setup.client(Some(&setup.clients.client_cert("", &["readers"])?));
+        let message = unauthorized(setup.get(&nameless, V2, &[]).await?);
+        assert!(message.contains("CN is empty"), "{message}");
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
 async fn client_ca_certificates_authenticate_and_others_are_401() -> TestResult {
     bounded(async {
         let setup = start().await?;

@@ -88,7 +88,32 @@ impl TestCa {
     /// A client certificate with common name `user` and organisations `groups`, which the
     /// Kubernetes API reads as user and groups.
     pub fn client_cert(&self, user: &str, groups: &[&str]) -> Result<IssuedCert> {
+        self.issue_client(user, groups, None)
+    }
+
+    /// As [`TestCa::client_cert`], valid from now for `valid_for` only (whole seconds), for
+    /// tests of what happens when a certificate in use expires.
+    pub fn client_cert_valid_for(
+        &self,
+        user: &str,
+        groups: &[&str],
+        valid_for: std::time::Duration,
+    ) -> Result<IssuedCert> {
+        self.issue_client(user, groups, Some(valid_for))
+    }
+
+    fn issue_client(
+        &self,
+        user: &str,
+        groups: &[&str],
+        valid_for: Option<std::time::Duration>,
+    ) -> Result<IssuedCert> {
         let mut params = CertificateParams::default();
+        if let Some(valid_for) = valid_for {
+            let now = time::OffsetDateTime::now_utc();
+            params.not_before = now - time::Duration::minutes(1);
+            params.not_after = now + valid_for;
+        }
         params.distinguished_name = DistinguishedName::new();
         params.distinguished_name.push(DnType::CommonName, user);
         for group in groups {

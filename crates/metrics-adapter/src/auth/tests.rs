@@ -67,6 +67,34 @@ async fn front_proxy_headers_name_user_groups_and_extras() {
     assert_eq!(user.groups, ["system:unauthenticated"]);
 }
 
+#[test]
+fn identity_headers_are_cleared_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let auth = Authenticator::new(Some(front_proxy(dir.path())), None);
+    let mut headers = HeaderMap::new();
+    for (name, value) in [
+        ("x-remote-user", "alice"),
+        ("x-remote-group", "dev"),
+        ("x-remote-uid", "7"),
+        ("x-remote-extra-scopes", "a"),
+        ("x-remote-extra-acme.com%2fproject", "p"),
+        ("x-remote-other", "kept"),
+        ("accept", "application/json"),
+    ] {
+        headers.append(name, HeaderValue::from_static(value));
+    }
+    headers.append("x-remote-group", HeaderValue::from_static("ops"));
+    auth.clear_identity_headers(&mut headers);
+    let mut left: Vec<&str> = headers.keys().map(|name| name.as_str()).collect();
+    left.sort_unstable();
+    assert_eq!(left, ["accept", "x-remote-other"]);
+    // Without a front proxy there is nothing to clear.
+    let mut untouched = HeaderMap::new();
+    untouched.insert("x-remote-user", HeaderValue::from_static("alice"));
+    Authenticator::new(None, None).clear_identity_headers(&mut untouched);
+    assert_eq!(untouched.len(), 1);
+}
+
 #[tokio::test]
 async fn front_proxy_without_user_header_and_anonymous_are_401() {
     let dir = tempfile::tempdir().unwrap();
