@@ -42,7 +42,7 @@ pub const ALLOWED_TTL: Duration = Duration::from_secs(10);
 /// How long a denied decision is reused.
 pub const DENIED_TTL: Duration = Duration::from_secs(10);
 
-/// The most decisions kept; when full, expired ones go first, then all of them.
+/// The most decisions kept; when full, the least recently used goes.
 pub const CACHE_CAPACITY: usize = 10_000;
 
 /// The custom metrics API group.

@@ -10,8 +10,9 @@
 //!   authentication, and a warning is logged. Failures are not cached.
 //! - Verdicts are cached for [`AUTHENTICATED_TTL`] / [`REJECTED_TTL`] (k8s.io/apiserver's
 //!   default `--authentication-token-webhook-cache-ttl` is 10 s for both), keyed by the
-//!   SHA-256 of the token — the token itself is never kept nor logged — and at most
-//!   [`CACHE_CAPACITY`] entries.
+//!   SHA-256 of the token — the token itself is never kept nor logged — at most
+//!   [`CACHE_CAPACITY`] authenticated and, apart, [`REJECTED_CAPACITY`] rejected ones, so
+//!   bogus tokens cannot push out the ones in use.
 
 use std::time::Duration;
 
@@ -30,8 +31,12 @@ pub const AUTHENTICATED_TTL: Duration = Duration::from_secs(10);
 /// How long a rejected token stays rejected without asking again.
 pub const REJECTED_TTL: Duration = Duration::from_secs(10);
 
-/// The most verdicts kept; when full, expired ones go first, then all of them.
+/// The most authenticated tokens kept; when full, the least recently used goes.
 pub const CACHE_CAPACITY: usize = 10_000;
+
+/// The most rejected tokens kept, apart from the authenticated ones, so a flood of bogus
+/// tokens only ever evicts other bogus tokens.
+pub const REJECTED_CAPACITY: usize = 1_000;
 
 /// The SHA-256 of a token: what the cache is keyed by, so no token stays in memory.
 type TokenHash = [u8; 32];
@@ -55,7 +60,8 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// Reviews bearer tokens with TokenReviews and caches the verdicts.
 pub struct TokenReviewer {
     api: Api<TokenReview>,
-    cache: ExpiringCache<TokenHash, Verdict>,
+    authenticated: ExpiringCache<TokenHash, UserInfo>,
+    rejected: ExpiringCache<TokenHash, String>,
 }
 
 impl std::fmt::Debug for TokenReviewer {
@@ -87,30 +93,33 @@ impl TokenReviewer {
     pub fn new(client: kube::Client) -> Self {
         TokenReviewer {
             api: Api::all(client),
-            cache: ExpiringCache::new(CACHE_CAPACITY),
+            authenticated: ExpiringCache::new(CACHE_CAPACITY),
+            rejected: ExpiringCache::new(REJECTED_CAPACITY),
         }
     }
 
     /// The user `token` belongs to, or a 401 error saying why there is none.
     pub async fn authenticate(&self, token: &str) -> Result<UserInfo> {
         let key = hash(token);
-        let verdict = match self.cache.get(&key) {
-            Some(verdict) => verdict,
-            None => {
-                let verdict = self.ask(token).await.inspect_err(|error| {
-                    tracing::warn!(%error, "bearer token refused: the TokenReview failed");
-                })?;
-                let ttl = match verdict {
-                    Verdict::Authenticated(_) => AUTHENTICATED_TTL,
-                    Verdict::Rejected(_) => REJECTED_TTL,
-                };
-                self.cache.insert(key, verdict.clone(), ttl);
-                verdict
-            }
-        };
+        if let Some(user) = self.authenticated.get(&key) {
+            return Ok(user);
+        }
+        if let Some(reason) = self.rejected.get(&key) {
+            return Err(Error::Unauthenticated(reason));
+        }
+        let verdict = self.ask(token).await.inspect_err(|error| {
+            tracing::warn!(%error, "bearer token refused: the TokenReview failed");
+        })?;
         match verdict {
-            Verdict::Authenticated(user) => Ok(user),
-            Verdict::Rejected(reason) => Err(Error::Unauthenticated(reason)),
+            Verdict::Authenticated(user) => {
+                self.authenticated
+                    .insert(key, user.clone(), AUTHENTICATED_TTL);
+                Ok(user)
+            }
+            Verdict::Rejected(reason) => {
+                self.rejected.insert(key, reason.clone(), REJECTED_TTL);
+                Err(Error::Unauthenticated(reason))
+            }
         }
     }
 

@@ -109,3 +109,31 @@ async fn an_authenticated_review_without_a_user_name_is_refused() {
     let error = reviewer.authenticate("t").await.unwrap_err();
     assert!(error.to_string().contains("named no user"), "{error}");
 }
+
+#[tokio::test]
+async fn a_flood_of_bogus_tokens_does_not_evict_a_token_in_use() {
+    let fake = FakeApi::default();
+    fake.cluster
+        .lock()
+        .unwrap()
+        .tokens
+        .insert("good".into(), json!({"username": "hpa"}));
+    let reviewer = TokenReviewer::new(fake.client());
+    reviewer.authenticate("good").await.unwrap();
+    // More bogus tokens than any pool holds (a single pool of this size used to be cleared).
+    for bogus in 0..CACHE_CAPACITY + 10 {
+        assert!(
+            reviewer
+                .authenticate(&format!("bogus-{bogus}"))
+                .await
+                .is_err()
+        );
+    }
+    let before = reviews(&fake);
+    assert_eq!(reviewer.authenticate("good").await.unwrap().name, "hpa");
+    assert_eq!(
+        reviews(&fake),
+        before,
+        "the good token's verdict was still cached"
+    );
+}
