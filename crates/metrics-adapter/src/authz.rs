@@ -45,6 +45,10 @@ pub const DENIED_TTL: Duration = Duration::from_secs(10);
 /// The most decisions kept; when full, the least recently used goes.
 pub const CACHE_CAPACITY: usize = 10_000;
 
+/// The longest request path served: far beyond any metric request (names and namespaces are
+/// at most 253 bytes), short enough that the decisions cached per path stay small.
+pub const MAX_PATH_LENGTH: usize = 2048;
+
 /// The custom metrics API group.
 const CUSTOM: &str = "custom.metrics.k8s.io";
 /// The external metrics API group.
@@ -91,6 +95,12 @@ impl Attributes {
 /// segment that decodes to something with a `/` in it (`namespaces%2Fns2`), which one would
 /// split and the other not, is refused, as is an encoding that is not UTF-8.
 pub fn decoded_path(raw: &str) -> Result<String> {
+    if raw.len() > MAX_PATH_LENGTH {
+        return Err(Error::MalformedPath {
+            path: format!("{}…", raw.get(..64).unwrap_or_default()),
+            reason: format!("longer than {MAX_PATH_LENGTH} bytes"),
+        });
+    }
     let malformed = |reason: &str| Error::MalformedPath {
         path: raw.to_owned(),
         reason: reason.to_owned(),

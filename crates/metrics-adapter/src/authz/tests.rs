@@ -120,6 +120,7 @@ fn paths_are_decoded_segment_by_segment_and_an_encoded_slash_is_refused() {
         format!("{v2}/namespaces%2Fns2/pods/*/m"),
         format!("{v2}/namespaces/ns1/pods/a%2fb/m"),
         format!("{v2}/namespaces/ns1/pods/%C3%28/m"),
+        format!("{v2}/namespaces/ns1/pods/{}/m", "a".repeat(MAX_PATH_LENGTH)),
     ] {
         let Err(error) = decoded_path(&raw) else {
             panic!("{raw} should be refused");
