@@ -18,8 +18,9 @@
 //! [`delegated`]. An [`Authenticator`] is one immutable snapshot of that trust; the one in
 //! force is swapped as a whole ([`crate::trust`]).
 //!
-//! The certificate is judged once per connection ([`Authenticator::peer`]) and again when the
-//! trust changes; the headers and token once per request ([`Authenticator::authenticate`]).
+//! The certificate is judged once per connection ([`Authenticator::peer`]), again when the
+//! trust changes, and at every request once a certificate the client sent has expired
+//! ([`chain_expiry`]); the headers and token once per request ([`Authenticator::authenticate`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -119,8 +120,9 @@ fn subject(cert: &CertificateDer<'_>) -> Option<(String, Vec<String>)> {
     Some((cn, orgs))
 }
 
-/// When the first certificate of `chain` stops being valid: a connection's certificate is
-/// judged when the connection opens, and must be judged again once this has passed.
+/// When the first of the certificates a client sent (`chain`) stops being valid: a
+/// connection's certificate is judged when the connection opens, and must be judged again
+/// once this has passed.
 pub fn chain_expiry(chain: &[CertificateDer<'_>]) -> Option<std::time::SystemTime> {
     chain
         .iter()

@@ -97,7 +97,7 @@ impl Attributes {
 pub fn decoded_path(raw: &str) -> Result<String> {
     if raw.len() > MAX_PATH_LENGTH {
         return Err(Error::MalformedPath {
-            path: format!("{}…", raw.get(..64).unwrap_or_default()),
+            path: format!("{}…", raw.chars().take(64).collect::<String>()),
             reason: format!("longer than {MAX_PATH_LENGTH} bytes"),
         });
     }

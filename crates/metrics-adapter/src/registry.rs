@@ -25,8 +25,9 @@
 //! (concurrent misses wait for the one in flight and then see its result), and each metric is
 //! looked up at most once per [`MISS_REFRESH_INTERVAL`], so a flood of requests for names that
 //! do not exist costs the store at most one small series call at a time. A lookup that the
-//! store failed answers its request with the store's error, and so does every request for that
-//! metric until the interval has passed (a store in trouble is not asked again meanwhile).
+//! store failed answers its request with the store's error; a refusal or a garbled answer is
+//! answered again for that metric until the interval has passed (a store in trouble is not
+//! asked again meanwhile), a timeout is not remembered.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, PoisonError, RwLock};

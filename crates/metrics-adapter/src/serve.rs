@@ -35,7 +35,7 @@ use metrics_model::association::GroupResource;
 use metrics_store::{Coalescing, HttpStore, Instrumented};
 use rustls_pki_types::CertificateDer;
 use tokio::net::TcpListener;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 use tower_service::Service;
 
@@ -68,16 +68,13 @@ const DRAIN_MARGIN: Duration = Duration::from_secs(2);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a connection may wait for, then send, a request's headers (k8s.io/apiserver's
-/// `ReadHeaderTimeout`); it bounds an idle keep-alive connection too, so a client that
-/// connects and sends nothing, or sends slowly, does not hold the connection for ever.
+/// `ReadHeaderTimeout`); hyper's one timer bounds an idle keep-alive connection too (Go's
+/// server allows 90 s idle), so a client that connects and sends nothing, or sends slowly,
+/// does not hold the connection for ever.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(32);
 
-/// The most connections open at once; beyond it new ones wait in the listen backlog, so
-/// connections cannot exhaust the process's file descriptors.
-pub const MAX_OPEN_CONNECTIONS: usize = 4096;
-
-/// How long accepting pauses after it failed (out of file descriptors, say) before it tries
-/// again, as `axum::serve` does, instead of failing in a busy loop.
+/// How long accepting pauses after it failed for want of a resource (out of file descriptors,
+/// say) before it tries again, as `axum::serve` does, instead of failing in a busy loop.
 const ACCEPT_RETRY_DELAY: Duration = Duration::from_secs(1);
 
 /// How long the start waits for the first read of the ConfigMap before serving anyway (its
@@ -414,14 +411,15 @@ impl Adapter {
             }
         };
         tokio::pin!(stop);
-        let open = Arc::new(Semaphore::new(MAX_OPEN_CONNECTIONS));
         loop {
             let accepted = tokio::select! {
                 () = &mut stop => break,
-                accepted = accept_within(&self.listener, &open) => accepted,
+                accepted = self.listener.accept() => accepted,
             };
-            let (tcp, remote, slot) = match accepted {
+            let (tcp, remote) = match accepted {
                 Ok(accepted) => accepted,
+                // The connection that was being accepted failed, not the listener: go on.
+                Err(error) if is_connection_error(&error) => continue,
                 Err(error) => {
                     tracing::warn!(%error, retry_in = ?ACCEPT_RETRY_DELAY, "accept failed");
                     tokio::select! {
@@ -443,8 +441,6 @@ impl Adapter {
             // Ended connections are reaped as new ones come, so the set stays the open ones.
             while connections.try_join_next().is_some() {}
             connections.spawn(async move {
-                // Held while the connection is open.
-                let _slot = slot;
                 let trust = shared.current();
                 let accept = trust.acceptor.accept(tcp);
                 let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await {
@@ -525,18 +521,15 @@ struct Connection {
     judged: Mutex<(Arc<Authenticator>, Arc<Peer>)>,
 }
 
-/// The next connection, once fewer than [`MAX_OPEN_CONNECTIONS`] are open, with the slot it
-/// holds while open.
-async fn accept_within(
-    listener: &TcpListener,
-    open: &Arc<Semaphore>,
-) -> std::io::Result<(tokio::net::TcpStream, SocketAddr, OwnedSemaphorePermit)> {
-    let slot = Arc::clone(open)
-        .acquire_owned()
-        .await
-        .map_err(|_| std::io::Error::other("the connection limit was closed"))?;
-    let (tcp, remote) = listener.accept().await?;
-    Ok((tcp, remote, slot))
+/// Whether an accept error is the failed connection's own (reset or aborted before it was
+/// accepted), as `axum::serve` tells them from the listener's: those are skipped at once.
+fn is_connection_error(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+    )
 }
 
 impl Connection {

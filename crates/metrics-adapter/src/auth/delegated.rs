@@ -164,6 +164,18 @@ impl std::fmt::Debug for DelegatedTrust {
     }
 }
 
+/// Header names (or prefixes) trimmed, the empty ones dropped, as k8s.io/apiserver's
+/// `trimHeaders` does: an empty prefix (`--requestheader-extra-headers-prefix=X-Remote-Extra-,`)
+/// would otherwise match every header.
+fn header_names(names: &[String]) -> Vec<String> {
+    names
+        .iter()
+        .map(|name| name.trim())
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// The front-proxy settings of the `--requestheader-*` flags.
 fn front_proxy_of_flags(options: &Options) -> Result<Option<FrontProxy>> {
     let Some(path) = &options.requestheader_client_ca_file else {
@@ -172,10 +184,10 @@ fn front_proxy_of_flags(options: &Options) -> Result<Option<FrontProxy>> {
     Ok(Some(FrontProxy {
         verifier: tls::ca_verifier("--requestheader-client-ca-file", path)?,
         allowed_names: options.requestheader_allowed_names.clone(),
-        username_headers: options.requestheader_username_headers.clone(),
-        group_headers: options.requestheader_group_headers.clone(),
-        uid_headers: options.requestheader_uid_headers.clone(),
-        extra_headers_prefixes: options.requestheader_extra_headers_prefix.clone(),
+        username_headers: header_names(&options.requestheader_username_headers),
+        group_headers: header_names(&options.requestheader_group_headers),
+        uid_headers: header_names(&options.requestheader_uid_headers),
+        extra_headers_prefixes: header_names(&options.requestheader_extra_headers_prefix),
         allowed_names_source: "--requestheader-allowed-names".to_owned(),
     }))
 }
@@ -322,10 +334,10 @@ fn front_proxy_of(data: &BTreeMap<String, String>) -> Result<FrontProxy, String>
         Ok(FrontProxy {
             verifier: tls::ca_verifier_from_pem(&at(REQUESTHEADER_CA_KEY), pem.as_bytes())?,
             allowed_names: strings(data, ALLOWED_NAMES_KEY)?,
-            username_headers: strings(data, USERNAME_HEADERS_KEY)?,
-            group_headers: strings(data, GROUP_HEADERS_KEY)?,
-            uid_headers: strings(data, UID_HEADERS_KEY)?,
-            extra_headers_prefixes: strings(data, EXTRA_HEADERS_PREFIX_KEY)?,
+            username_headers: header_names(&strings(data, USERNAME_HEADERS_KEY)?),
+            group_headers: header_names(&strings(data, GROUP_HEADERS_KEY)?),
+            uid_headers: header_names(&strings(data, UID_HEADERS_KEY)?),
+            extra_headers_prefixes: header_names(&strings(data, EXTRA_HEADERS_PREFIX_KEY)?),
             allowed_names_source: at(ALLOWED_NAMES_KEY),
         })
     };

@@ -116,6 +116,12 @@ fn paths_are_decoded_segment_by_segment_and_an_encoded_slash_is_refused() {
     );
     let plain = format!("{v2}/namespaces/ns1/pods/*/m");
     assert_eq!(decoded_path(&plain).unwrap(), plain);
+    let longest = format!("/{}", "a".repeat(MAX_PATH_LENGTH - 1));
+    assert_eq!(decoded_path(&longest).unwrap(), longest);
+    let message = decoded_path(&format!("{longest}b"))
+        .unwrap_err()
+        .to_string();
+    assert!(message.ends_with("longer than 2048 bytes"), "{message}");
     for raw in [
         format!("{v2}/namespaces%2Fns2/pods/*/m"),
         format!("{v2}/namespaces/ns1/pods/a%2fb/m"),

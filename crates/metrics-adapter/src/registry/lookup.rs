@@ -17,8 +17,9 @@ impl Registry {
     /// Looks up `metric` (of `kind`), which a request named and the catalog `seen` did not
     /// have (see the module documentation); returns whether the catalog changed since `seen`.
     /// A lookup that fails is returned as its error, so the request is answered as the store
-    /// failed (503, 504, 502), not as if the metric did not exist; the store's error is
-    /// answered again for the metric until [`MISS_REFRESH_INTERVAL`] has passed. The lookup's
+    /// failed (503, 504, 502), not as if the metric did not exist; a refusal or a garbled
+    /// answer (not a timeout) is answered again for the metric until [`MISS_REFRESH_INTERVAL`]
+    /// has passed. The lookup's
     /// store calls get what is left of `deadline` after waiting for the one in flight; the
     /// caller bounds the wait itself.
     pub async fn refresh_on_miss<S: MetricsStore>(
@@ -58,7 +59,12 @@ impl Registry {
             }
             Err(error) => {
                 tracing::warn!(%error, metric, "lookup of an unknown metric failed");
-                if let Error::Store(store_error) = &error {
+                // A store that refused or garbled the lookup is answered from memory for a
+                // while; a timeout is not remembered (the time may have been this request's,
+                // cut short by waiting for another lookup), each request waits its own.
+                if let Error::Store(store_error) = &error
+                    && !matches!(store_error, metrics_store::Error::Timeout { .. })
+                {
                     misses.insert(metric.to_owned(), (asked, Some(store_error.clone())));
                 }
                 Err(error)
@@ -84,7 +90,10 @@ impl Registry {
             RuleKind::External => config.external_rules(),
         };
         let range = self.lookback();
-        let types = metric_types(store, &config, deadline).await;
+        // One deadline for the whole lookup, each call getting what is left of it.
+        let until = Instant::now() + deadline;
+        let left = || until.saturating_duration_since(Instant::now());
+        let types = metric_types(store, &config, left()).await;
         let mut found = vec![Vec::new(); rules.len()];
         let mut returned = Vec::new();
         for (index, selector) in selectors {
@@ -92,7 +101,7 @@ impl Registry {
                 continue;
             };
             let series = store
-                .series_shapes(std::slice::from_ref(selector), range, deadline)
+                .series_shapes(std::slice::from_ref(selector), range, left())
                 .await?;
             found[*index].extend(discover_typed(rule, &series, &types));
             returned.extend(series);

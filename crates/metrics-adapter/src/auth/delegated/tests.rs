@@ -187,3 +187,12 @@ fn list_keys_must_be_json_arrays_of_strings() {
     .unwrap();
     assert!(error.contains(GROUP_HEADERS_KEY), "{error}");
 }
+
+#[test]
+fn empty_header_names_are_dropped_so_no_prefix_matches_every_header() {
+    let names =
+        |list: &[&str]| header_names(&list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
+    assert_eq!(names(&["X-Remote-Extra-", ""]), ["X-Remote-Extra-"]);
+    assert_eq!(names(&[" X-Remote-User ", "  "]), ["X-Remote-User"]);
+    assert!(names(&[""]).is_empty());
+}
