@@ -46,7 +46,7 @@ impl<T: Send + Sync + 'static> Flights<T> {
         &self,
         key: Key,
         deadline: Duration,
-        query: impl Future<Output = Result<T>> + Send + 'static,
+        query: impl Future<Output = Result<Arc<T>>> + Send + 'static,
     ) -> impl Future<Output = Result<Arc<T>>> + Send + 'static {
         let flight = self.join_or_start(key, query);
         async move {
@@ -67,7 +67,7 @@ impl<T: Send + Sync + 'static> Flights<T> {
     fn join_or_start(
         &self,
         key: Key,
-        query: impl Future<Output = Result<T>> + Send + 'static,
+        query: impl Future<Output = Result<Arc<T>>> + Send + 'static,
     ) -> Result<watch::Receiver<Outcome<T>>> {
         let mut in_flight = self
             .0
@@ -86,7 +86,7 @@ impl<T: Send + Sync + 'static> Flights<T> {
                 in_flight.remove(&key);
             }
             // No receiver left is fine: everyone who asked gave up.
-            let _ = sender.send(Some(result.map(Arc::new)));
+            let _ = sender.send(Some(result));
         });
         Ok(receiver)
     }
@@ -166,7 +166,7 @@ impl<S: MetricsStore + 'static> MetricsStore for Coalescing<S> {
         let shared = self
             .samples
             .answer((query.to_owned(), at, None), deadline, async move {
-                inner.instant_query(&text, at, deadline).await
+                inner.instant_query(&text, at, deadline).await.map(Arc::new)
             });
         // The last one to let go of the flight usually takes the samples without copying them
         // (nobody else asked the same question at the same moment, and the flight's task has
@@ -188,11 +188,7 @@ impl<S: MetricsStore + 'static> MetricsStore for Coalescing<S> {
         self.keyed.answer(
             (query.to_owned(), at, Some(label.to_owned())),
             deadline,
-            async move {
-                let keyed = inner.instant_query_by(&text, &by, at, deadline).await?;
-                // The inner store's answer is this flight's alone unless it coalesces too.
-                Ok(Arc::try_unwrap(keyed).unwrap_or_else(|shared| shared.as_ref().clone()))
-            },
+            async move { inner.instant_query_by(&text, &by, at, deadline).await },
         )
     }
 
