@@ -9,8 +9,9 @@ set -euo pipefail
 command -v valgrind >/dev/null || { echo "valgrind is not installed (apt-get install valgrind)" >&2; exit 1; }
 cd "$(git rev-parse --show-toplevel)"
 cargo bench -p metrics-adapter --bench answer --no-run
+# The bench's own artifact (the sextant-adapter binary is built beside it and listed too).
 binary=$(cargo bench -p metrics-adapter --bench answer --no-run --message-format=json 2>/dev/null \
-  | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1 || true)
+  | grep '"kind":\["bench"\]' | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1 || true)
 [ -x "$binary" ] || { echo "could not find the answer bench's executable" >&2; exit 1; }
 count() {
   ANSWER_ROUNDS=$1 valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null \

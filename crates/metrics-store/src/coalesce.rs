@@ -2,21 +2,25 @@
 //! client) ask the same question at once, the store is asked once and every caller gets the
 //! same answer.
 //!
-//! A query in flight is keyed by its text and evaluation time. The first caller starts it as a
-//! task of its own, with its deadline as the store's `timeout`, so the query finishes (and its
-//! slot is freed) even if that caller gives up; callers arriving while it runs wait for its
-//! result, each at most its own deadline (a caller with a longer deadline still gets the
-//! flight's timeout if the store is slower than the first caller's). A caller arriving after it
-//! finished starts a new query: answers are never served from a cache.
+//! A query in flight is keyed by its text and evaluation time. It runs inside the callers'
+//! own futures, not as a task of its own (a hand-off to another task, often on the other core,
+//! costs tens of microseconds per answer): the first caller polls it, callers arriving while
+//! it runs share it, and whichever of them is polled drives it, so one giving up leaves it to
+//! the others. Each waits at most its own deadline (a caller with a longer deadline still gets
+//! the flight's timeout if the store is slower than the first caller's, whose deadline the
+//! store is sent). When every caller has given up, the query is dropped, which closes its
+//! connection, so the store stops working on it too. A caller arriving after it finished
+//! starts a new query: answers are never served from a cache.
 //! Series and range queries pass through unchanged.
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::future::{BoxFuture, FutureExt, Shared, WeakShared};
 use jiff::Timestamp;
-use tokio::sync::watch;
 
 use crate::{Error, KeyedSample, Labels, MetricsStore, RangeSeries, Result, Sample, TimeRange};
 
@@ -24,24 +28,64 @@ use crate::{Error, KeyedSample, Labels, MetricsStore, RangeSeries, Result, Sampl
 /// [`MetricsStore::instant_query_by`], the label its samples are keyed by.
 type Key = (String, Option<Timestamp>, Option<String>);
 
-/// The outcome of one query in flight, once known.
-type Outcome<T> = Option<Result<Arc<T>>>;
+/// One query in flight, shared by the callers waiting on it.
+type Flight<T> = Shared<BoxFuture<'static, Result<Arc<T>>>>;
 
-/// The queries of one kind in flight, each with the receiver its callers wait on.
-#[derive(Debug)]
-struct Flights<T>(Arc<Mutex<HashMap<Key, watch::Receiver<Outcome<T>>>>>);
+/// The queries of one kind in flight: each key's flight, by its number, held weakly so that a
+/// flight every caller gave up on is dropped.
+type InFlight<T> = Arc<Mutex<HashMap<Key, (u64, WeakShared<BoxFuture<'static, Result<Arc<T>>>>)>>>;
+
+/// The queries of one kind in flight.
+struct Flights<T> {
+    in_flight: InFlight<T>,
+    numbers: AtomicU64,
+}
+
+impl<T> std::fmt::Debug for Flights<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Flights")
+            .field(
+                "in_flight",
+                &self.in_flight.lock().map(|map| map.len()).unwrap_or(0),
+            )
+            .finish()
+    }
+}
+
+/// Takes a flight's entry out of the map when the flight ends, answered or dropped, unless a
+/// newer flight of the same key has taken its place.
+struct Landing<T> {
+    in_flight: InFlight<T>,
+    key: Option<Key>,
+    number: u64,
+}
+
+impl<T> Drop for Landing<T> {
+    fn drop(&mut self) {
+        if let (Some(key), Ok(mut in_flight)) = (self.key.take(), self.in_flight.lock())
+            && in_flight
+                .get(&key)
+                .is_some_and(|(number, _)| *number == self.number)
+        {
+            in_flight.remove(&key);
+        }
+    }
+}
 
 impl<T: Send + Sync + 'static> Flights<T> {
     fn new() -> Self {
-        Flights(Arc::default())
+        Flights {
+            in_flight: Arc::default(),
+            numbers: AtomicU64::new(0),
+        }
     }
 
     fn len(&self) -> usize {
-        self.0.lock().map(|map| map.len()).unwrap_or(0)
+        self.in_flight.lock().map(|map| map.len()).unwrap_or(0)
     }
 
-    /// The answer of the flight for `key`, joining one in flight or starting `query` as a task
-    /// of its own; waited for at most `deadline`.
+    /// The answer of the flight for `key`, joining one in flight or starting `query`; waited
+    /// for at most `deadline`.
     fn answer(
         &self,
         key: Key,
@@ -50,17 +94,9 @@ impl<T: Send + Sync + 'static> Flights<T> {
     ) -> impl Future<Output = Result<Arc<T>>> + Send + 'static {
         let flight = self.join_or_start(key, query);
         async move {
-            let mut flight = flight?;
-            let ended = || Error::Unavailable {
-                url: String::new(),
-                reason: "the query task ended without an answer".to_owned(),
-            };
-            let outcome = tokio::time::timeout(deadline, flight.wait_for(Option::is_some))
+            tokio::time::timeout(deadline, flight?)
                 .await
                 .map_err(|_| Error::Timeout { deadline })?
-                .map_err(|_| ended())?
-                .clone();
-            outcome.unwrap_or_else(|| Err(ended()))
         }
     }
 
@@ -68,27 +104,32 @@ impl<T: Send + Sync + 'static> Flights<T> {
         &self,
         key: Key,
         query: impl Future<Output = Result<Arc<T>>> + Send + 'static,
-    ) -> Result<watch::Receiver<Outcome<T>>> {
+    ) -> Result<Flight<T>> {
         let mut in_flight = self
-            .0
+            .in_flight
             .lock()
             .map_err(|_| Error::Config("the query coalescing lock is poisoned".to_owned()))?;
-        if let Some(flight) = in_flight.get(&key) {
-            return Ok(flight.clone());
+        if let Some(flight) = in_flight.get(&key).and_then(|(_, weak)| weak.upgrade()) {
+            return Ok(flight);
         }
-        let (sender, receiver) = watch::channel(None);
-        in_flight.insert(key.clone(), receiver.clone());
-        let registry = Arc::clone(&self.0);
-        // The lock is held until the entry is in, so the task cannot remove it first.
-        tokio::spawn(async move {
+        let number = self.numbers.fetch_add(1, Ordering::Relaxed);
+        let landing = Landing {
+            in_flight: Arc::clone(&self.in_flight),
+            key: Some(key.clone()),
+            number,
+        };
+        let flight = async move {
             let result = query.await;
-            if let Ok(mut in_flight) = registry.lock() {
-                in_flight.remove(&key);
-            }
-            // No receiver left is fine: everyone who asked gave up.
-            let _ = sender.send(Some(result));
-        });
-        Ok(receiver)
+            drop(landing);
+            result
+        }
+        .boxed()
+        .shared();
+        // A flight not polled yet cannot have completed, so it can be held weakly.
+        if let Some(weak) = flight.downgrade() {
+            in_flight.insert(key, (number, weak));
+        }
+        Ok(flight)
     }
 }
 
@@ -169,8 +210,7 @@ impl<S: MetricsStore + 'static> MetricsStore for Coalescing<S> {
                 inner.instant_query(&text, at, deadline).await.map(Arc::new)
             });
         // The last one to let go of the flight usually takes the samples without copying them
-        // (nobody else asked the same question at the same moment, and the flight's task has
-        // let go of its sender); otherwise they are copied.
+        // (nobody else asked the same question at the same moment); otherwise they are copied.
         async move {
             let samples = shared.await?;
             Ok(Arc::try_unwrap(samples).unwrap_or_else(|shared| shared.as_ref().clone()))

@@ -1,14 +1,17 @@
-//! [`HttpStore`]: the Prometheus HTTP API over reqwest, with keep-alive, TLS and credentials.
+//! [`HttpStore`]: the Prometheus HTTP API over keep-alive HTTP/1.1 ([`crate::transport`]),
+//! with TLS and credentials.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::prelude::BASE64_STANDARD;
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request};
 use jiff::Timestamp;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::config::{QueryMethod, StoreConfig};
+use crate::transport::Transport;
 use crate::{
     Error, KeyedSample, Labels, MetricsStore, RangeSeries, Result, Sample, TimeRange, response, tls,
 };
@@ -19,7 +22,9 @@ const CREDENTIAL_REFRESH: Duration = Duration::from_secs(60);
 /// The real store client.
 #[derive(Debug)]
 pub struct HttpStore {
-    client: reqwest::Client,
+    transport: Transport,
+    /// The configured extra headers, sent with every request.
+    headers: HeaderMap,
     base: String,
     method: QueryMethod,
     config: StoreConfig,
@@ -57,32 +62,24 @@ impl HttpStore {
                 .map_err(|e| Error::Config(format!("header {name} value: {e}")))?;
             headers.insert(name, value);
         }
-        let mut builder = reqwest::Client::builder()
-            .default_headers(headers)
-            .connect_timeout(config.connect_timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_nodelay(true)
-            .redirect(reqwest::redirect::Policy::none());
         let tls = if base.starts_with("https://") {
             let client_cert = config
                 .client_cert
                 .as_ref()
                 .map(|(c, k)| (c.as_path(), k.as_path()));
-            tls::client_config(config.ca_file.as_deref(), client_cert)?
+            Some(tls::client_config(config.ca_file.as_deref(), client_cert)?)
         } else {
-            tls::unused_config()?
+            None
         };
-        builder = builder.tls_backend_preconfigured(tls);
-        let client = builder
-            .build()
-            .map_err(|e| Error::Config(format!("building the HTTP client: {e}")))?;
+        let transport = Transport::new(&base, tls, config.connect_timeout)?;
         if config.basic_auth.is_some() && config.bearer_token_file.is_some() {
             return Err(Error::Config(
                 "choose a bearer token or basic auth, not both: a request carries one Authorization header".to_owned(),
             ));
         }
         let store = HttpStore {
-            client,
+            transport,
+            headers,
             base,
             method: config.method,
             config,
@@ -91,7 +88,6 @@ impl HttpStore {
         store.credential()?;
         Ok(store)
     }
-
     /// The base URL the store is reached at.
     pub fn url(&self) -> &str {
         &self.base
@@ -152,39 +148,35 @@ impl HttpStore {
     ) -> Result<(u16, bytes::Bytes)> {
         // The store stops working on the query when our caller stops waiting for it.
         params.push(("timeout", format!("{}ms", deadline.as_millis().max(1))));
-        let url = format!("{}{path}", self.base);
-        let request = match method {
-            QueryMethod::Post => self.client.post(&url).form(&params),
-            QueryMethod::Get => self.client.get(&url).query(&params),
+        let form = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&params)
+            .finish();
+        let builder = match method {
+            QueryMethod::Post => Request::builder()
+                .method(Method::POST)
+                .uri(self.transport.target(path))
+                .header(CONTENT_TYPE, "application/x-www-form-urlencoded"),
+            QueryMethod::Get => Request::builder()
+                .method(Method::GET)
+                .uri(self.transport.target(&format!("{path}?{form}"))),
         };
-        let mut request = request.timeout(deadline);
-        if let Some(credential) = self.credential()? {
-            request = request.header(reqwest::header::AUTHORIZATION, credential);
+        let body = match method {
+            QueryMethod::Post => form,
+            QueryMethod::Get => String::new(),
+        };
+        let mut request = builder
+            .body(body)
+            .map_err(|e| Error::Config(format!("building the request for {path}: {e}")))?;
+        let headers = request.headers_mut();
+        for (name, value) in &self.headers {
+            headers.insert(name, value.clone());
         }
-        let classify = |error: reqwest::Error| {
-            if error.is_timeout() {
-                Error::Timeout { deadline }
-            } else if error.is_body() || error.is_decode() {
-                Error::BadResponse {
-                    status: 0,
-                    reason: error.to_string(),
-                }
-            } else {
-                let mut reason = error.to_string();
-                let mut source = std::error::Error::source(&error);
-                while let Some(cause) = source {
-                    reason = format!("{reason}: {cause}");
-                    source = cause.source();
-                }
-                Error::Unavailable {
-                    url: self.base.clone(),
-                    reason,
-                }
-            }
-        };
-        let response = request.send().await.map_err(classify)?;
-        let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(classify)?;
+        if let Some(credential) = self.credential()? {
+            headers.insert(AUTHORIZATION, credential);
+        }
+        let (status, body) = tokio::time::timeout(deadline, self.transport.send(request))
+            .await
+            .map_err(|_| Error::Timeout { deadline })??;
         tracing::trace!(path, status, bytes = body.len(), "store answered");
         Ok((status, body))
     }

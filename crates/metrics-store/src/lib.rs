@@ -23,6 +23,7 @@ mod instrumented;
 mod response;
 mod shapes;
 mod tls;
+mod transport;
 
 pub use coalesce::Coalescing;
 pub use config::{BasicAuth, QueryMethod, StoreConfig};

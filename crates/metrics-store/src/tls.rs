@@ -23,14 +23,6 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
     Ok(certs)
 }
 
-/// A configuration that trusts nothing, for `http://` stores: reqwest needs one to build a
-/// client, and it is never used to connect.
-pub(crate) fn unused_config() -> Result<rustls::ClientConfig> {
-    Ok(builder()?
-        .with_root_certificates(RootCertStore::empty())
-        .with_no_client_auth())
-}
-
 fn builder() -> Result<rustls::ConfigBuilder<rustls::ClientConfig, rustls::WantsVerifier>> {
     rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()

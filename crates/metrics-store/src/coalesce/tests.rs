@@ -124,3 +124,43 @@ async fn a_failed_query_fails_every_caller_waiting_on_it_the_same_way() {
     assert!(matches!(b, Err(Error::BadResponse { .. })), "{b:?}");
     assert_eq!(queries_received(&fault), 1);
 }
+
+#[tokio::test]
+async fn the_first_caller_giving_up_leaves_the_query_to_those_who_joined_it() {
+    let (fault, store) = slow_store(Duration::from_millis(300)).await;
+    // The first caller starts the query inside its own future, and is dropped after 100 ms
+    // (its client went away).
+    let first = tokio::time::timeout(
+        Duration::from_millis(100),
+        store.instant_query("up", None, Duration::from_secs(5)),
+    );
+    let joined = async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        store
+            .instant_query("up", None, Duration::from_secs(5))
+            .await
+    };
+    let (first, joined) = tokio::join!(first, joined);
+    assert!(first.is_err(), "dropped before the answer: {first:?}");
+    assert_eq!(joined.unwrap()[0].value, 4.5);
+    assert_eq!(
+        queries_received(&fault),
+        1,
+        "the joined caller drove the same query"
+    );
+}
+
+#[tokio::test]
+async fn a_query_every_caller_gave_up_on_is_dropped_and_asked_anew() {
+    let (fault, store) = slow_store(Duration::from_millis(300)).await;
+    let gave_up = store
+        .instant_query("up", None, Duration::from_millis(50))
+        .await;
+    assert!(matches!(gave_up, Err(Error::Timeout { .. })), "{gave_up:?}");
+    assert_eq!(store.in_flight(), 0, "nobody waits on it, so it is gone");
+    let asked_again = store
+        .instant_query("up", None, Duration::from_secs(5))
+        .await;
+    assert_eq!(asked_again.unwrap().len(), 1);
+    assert_eq!(queries_received(&fault), 2);
+}
