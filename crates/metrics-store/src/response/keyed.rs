@@ -21,12 +21,12 @@ pub(super) fn read(body: &[u8], label: &str) -> Option<Vec<KeyedSample>> {
     let (mut status, mut samples) = (None, None);
     cursor.object(|cursor, key| match key {
         // A field given twice is an error to serde: leave it to serde.
-        "status" => once(&mut status, cursor.string()?),
-        "data" => once(&mut samples, cursor.data(label)?),
+        b"status" => once(&mut status, cursor.string_bytes()?),
+        b"data" => once(&mut samples, cursor.data(label)?),
         _ => cursor.skip_value(),
     })?;
     cursor.whitespace();
-    (cursor.at == body.len() && status? == "success").then_some(samples?)
+    (cursor.at == body.len() && status? == b"success").then_some(samples?)
 }
 
 /// Sets `slot` to `value` if it is empty; `None` if it was not.
@@ -67,29 +67,42 @@ impl<'a> Cursor<'a> {
         (self.next()? == byte).then_some(())
     }
 
-    /// A string without escapes or control characters, in valid UTF-8 (a string with
-    /// either is left to serde).
-    fn string(&mut self) -> Option<&'a str> {
+    /// A string without escapes or control characters, as its bytes, checked to be UTF-8
+    /// (a string with either is left to serde). ASCII, by far the common case, is seen to be
+    /// UTF-8 in the same pass that finds the closing quote.
+    fn string_bytes(&mut self) -> Option<&'a [u8]> {
         self.expect(b'"')?;
         let start = self.at;
-        let length = self.body[start..]
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-        let end = start + length;
-        (self.body[end] == b'"').then_some(())?;
+        let mut ascii = true;
+        let mut end = start;
+        loop {
+            match *self.body.get(end)? {
+                b'"' => break,
+                b'\\' | 0..0x20 => return None,
+                0x80.. => ascii = false,
+                _ => {}
+            }
+            end += 1;
+        }
         self.at = end + 1;
-        std::str::from_utf8(&self.body[start..end]).ok()
+        let bytes = &self.body[start..end];
+        (ascii || std::str::from_utf8(bytes).is_ok()).then_some(bytes)
+    }
+
+    /// A string, as [`Cursor::string_bytes`] reads it, as text.
+    fn string(&mut self) -> Option<&'a str> {
+        std::str::from_utf8(self.string_bytes()?).ok()
     }
 
     /// An object, each member's key handed to `member`, which reads the member's value.
-    fn object(&mut self, mut member: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+    fn object(&mut self, mut member: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<()> {
         self.expect(b'{')?;
         if self.peek()? == b'}' {
             self.at += 1;
             return Some(());
         }
         loop {
-            let key = self.string()?;
+            let key = self.string_bytes()?;
             self.expect(b':')?;
             member(self, key)?;
             match self.next()? {
@@ -164,7 +177,7 @@ impl<'a> Cursor<'a> {
             return None;
         }
         match self.peek()? {
-            b'"' => self.string().map(drop),
+            b'"' => self.string_bytes().map(drop),
             b'{' => self.object(|cursor, _| cursor.skip_nested(depth + 1)),
             b'[' => self.array(|cursor| cursor.skip_nested(depth + 1)),
             b't' => self.literal(b"true"),
@@ -185,11 +198,11 @@ impl<'a> Cursor<'a> {
     fn data(&mut self, label: &str) -> Option<Vec<KeyedSample>> {
         let (mut result_type, mut samples) = (None, None);
         self.object(|cursor, key| match key {
-            "resultType" => once(&mut result_type, cursor.string()?),
-            "result" => once(&mut samples, cursor.elements(label)?),
+            b"resultType" => once(&mut result_type, cursor.string_bytes()?),
+            b"result" => once(&mut samples, cursor.elements(label)?),
             _ => cursor.skip_value(),
         })?;
-        (result_type? == "vector").then_some(samples?)
+        (result_type? == b"vector").then_some(samples?)
     }
 
     /// The vector's elements: each read whole, kept when it has the label.
@@ -198,8 +211,8 @@ impl<'a> Cursor<'a> {
         self.array(|cursor| {
             let (mut key, mut value) = (None, None);
             cursor.object(|cursor, field| match field {
-                "metric" => once(&mut key, cursor.label(label)?),
-                "value" => once(&mut value, cursor.point()?),
+                b"metric" => once(&mut key, cursor.label(label)?),
+                b"value" => once(&mut value, cursor.point()?),
                 _ => cursor.skip_value(),
             })?;
             let (timestamp, value) = value?;
@@ -220,10 +233,10 @@ impl<'a> Cursor<'a> {
         let mut found = None;
         let mut duplicate = false;
         self.object(|cursor, name| {
-            let value = cursor.string()?;
-            if name == label {
+            let value = cursor.string_bytes()?;
+            if name == label.as_bytes() {
                 duplicate |= found.is_some();
-                found = Some(value.to_owned());
+                found = Some(std::str::from_utf8(value).ok()?.to_owned());
             }
             Some(())
         })?;
@@ -233,13 +246,33 @@ impl<'a> Cursor<'a> {
     /// A `[seconds, "value"]` pair, read as the serde reader reads it.
     fn point(&mut self) -> Option<(Timestamp, f64)> {
         self.expect(b'[')?;
-        let seconds: f64 = self.number()?.parse().ok()?;
+        let seconds = self.number()?;
         self.expect(b',')?;
         let text = self.string()?;
         self.expect(b']')?;
-        let timestamp = super::timestamp(200, seconds).ok()?;
+        let timestamp = match whole_millis(seconds) {
+            Some(millis) => Timestamp::from_millisecond(millis).ok()?,
+            None => super::timestamp(200, seconds.parse().ok()?).ok()?,
+        };
         Some((timestamp, super::value(200, text).ok()?))
     }
+}
+
+/// Seconds written with at most three decimals and no sign or exponent (as both stores write
+/// them), in milliseconds, counted exactly: what rounding the `f64` reading to the millisecond
+/// gives, without reading an `f64`.
+fn whole_millis(seconds: &str) -> Option<i64> {
+    let (whole, fraction) = seconds.split_once('.').unwrap_or((seconds, ""));
+    if whole.is_empty() || whole.len() > 12 || fraction.len() > 3 {
+        return None;
+    }
+    let digits = |text: &str| {
+        text.bytes().try_fold(0i64, |n, b| {
+            b.is_ascii_digit().then(|| n * 10 + i64::from(b - b'0'))
+        })
+    };
+    let scale = [1000, 100, 10, 1][fraction.len()];
+    Some(digits(whole)? * 1000 + digits(fraction)? * scale)
 }
 
 #[cfg(test)]

@@ -105,6 +105,8 @@ fn element() -> impl Strategy<Value = Element> {
                 ms % 1000
             )),
             (1_600_000_000i64..1_900_000_000).prop_map(|s| s.to_string()),
+            (1_600_000_000i64..1_900_000_000, 0u32..100).prop_map(|(s, c)| format!("{s}.{c}")),
+            (0i64..999_999_999_999).prop_map(|s| format!("{s}.5")),
             Just("1.7e9".to_owned()),
         ],
         value_text(),
@@ -151,8 +153,8 @@ fn answer(elements: &[Element], reordered: bool) -> String {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
-    /// Whenever the byte reader answers, serde answers the same; on a clean answer it does
-    /// answer (so the fast path is the one taken).
+    /// Whenever the byte reader answers, serde answers the same; a clean answer that serde
+    /// reads, it reads too (so the fast path is the one taken).
     #[test]
     fn agrees_with_serde_and_reads_every_clean_answer(
         elements in proptest::collection::vec(element(), 0..6),
@@ -171,7 +173,7 @@ proptest! {
                 && labels.iter().all(|(n, v)| plain(n) && plain(v))
                 && labels.iter().filter(|(n, _)| *n == label).count() <= 1
         }) && plain(&label);
-        if clean {
+        if clean && serde.is_ok() {
             prop_assert!(fast.is_some(), "a clean answer left to serde: {}", body);
         }
     }
