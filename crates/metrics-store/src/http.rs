@@ -29,6 +29,35 @@ pub struct HttpStore {
     method: QueryMethod,
     config: StoreConfig,
     credential: Mutex<Option<(Instant, HeaderValue)>>,
+    /// Basic credentials written in the store URL (`http://user:password@host`), as reqwest and
+    /// Go's client send them; the URL kept for messages has them removed.
+    url_credential: Option<HeaderValue>,
+}
+
+/// The store URL without its user part, and that part as a basic `Authorization` value.
+fn split_credentials(url: &str) -> Result<(String, Option<HeaderValue>)> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Ok((url.to_owned(), None));
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some((user_part, host)) = rest[..authority_end].rsplit_once('@') else {
+        return Ok((url.to_owned(), None));
+    };
+    let decode = |text: &str| {
+        percent_encoding::percent_decode_str(text)
+            .decode_utf8()
+            .map(|decoded| decoded.into_owned())
+            .map_err(|_| Error::Config("the store URL's user or password is not UTF-8".to_owned()))
+    };
+    let (user, password) = user_part.split_once(':').unwrap_or((user_part, ""));
+    let pair = format!("{}:{}", decode(user)?, decode(password)?);
+    let mut value = HeaderValue::try_from(format!("Basic {}", BASE64_STANDARD.encode(pair)))
+        .map_err(|_| Error::Config("the store URL's credentials cannot be sent".to_owned()))?;
+    value.set_sensitive(true);
+    Ok((
+        format!("{scheme}://{host}{}", &rest[authority_end..]),
+        Some(value),
+    ))
 }
 
 fn read_secret(path: &std::path::Path) -> Result<String> {
@@ -47,7 +76,7 @@ impl HttpStore {
     /// Builds the client; reads the CA, client certificate and key now, so a bad path fails
     /// at start-up rather than at the first query.
     pub fn new(config: StoreConfig) -> Result<Self> {
-        let base = config.url.trim_end_matches('/').to_owned();
+        let (base, url_credential) = split_credentials(config.url.trim_end_matches('/'))?;
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(Error::Config(format!(
                 "store URL {:?} must start with http:// or https://",
@@ -72,9 +101,14 @@ impl HttpStore {
             None
         };
         let transport = Transport::new(&base, tls, config.connect_timeout)?;
-        if config.basic_auth.is_some() && config.bearer_token_file.is_some() {
+        let configured = [
+            config.basic_auth.is_some(),
+            config.bearer_token_file.is_some(),
+            url_credential.is_some(),
+        ];
+        if configured.into_iter().filter(|&given| given).count() > 1 {
             return Err(Error::Config(
-                "choose a bearer token or basic auth, not both: a request carries one Authorization header".to_owned(),
+                "choose one of a bearer token, basic auth or credentials in the URL: a request carries one Authorization header".to_owned(),
             ));
         }
         let store = HttpStore {
@@ -84,6 +118,7 @@ impl HttpStore {
             method: config.method,
             config,
             credential: Mutex::new(None),
+            url_credential,
         };
         store.credential()?;
         Ok(store)
@@ -107,7 +142,7 @@ impl HttpStore {
             }
         };
         if self.config.bearer_token_file.is_none() && self.config.basic_auth.is_none() {
-            return Ok(None);
+            return Ok(self.url_credential.clone());
         }
         let mut cached = self
             .credential
@@ -168,11 +203,15 @@ impl HttpStore {
             .body(body)
             .map_err(|e| Error::Config(format!("building the request for {path}: {e}")))?;
         let headers = request.headers_mut();
-        for (name, value) in &self.headers {
-            headers.insert(name, value.clone());
-        }
         if let Some(credential) = self.credential()? {
             headers.insert(AUTHORIZATION, credential);
+        }
+        // Configured headers fill in what the request does not set itself (its framing, its
+        // credential), as reqwest's default headers did.
+        for (name, value) in &self.headers {
+            if !headers.contains_key(name) {
+                headers.insert(name, value.clone());
+            }
         }
         let (status, body) = tokio::time::timeout(deadline, self.transport.send(request))
             .await

@@ -137,10 +137,14 @@ impl Transport {
                 Some((TlsConnector::from(std::sync::Arc::new(tls)), name))
             }
         };
+        // The Host header names the host and the port as written, never a user part.
+        let host_header = match authority.port() {
+            Some(port) => format!("{}:{port}", authority.host()),
+            None => authority.host().to_owned(),
+        };
         Ok(Transport {
             url: base.to_owned(),
-            authority: HeaderValue::from_str(authority.as_str())
-                .map_err(|e| config(format!("{e}")))?,
+            authority: HeaderValue::from_str(&host_header).map_err(|e| config(format!("{e}")))?,
             host,
             port,
             base_path: uri.path().trim_end_matches('/').to_owned(),
@@ -158,7 +162,11 @@ impl Transport {
     /// Sends `request` (origin-form target, body complete) and reads the whole answer:
     /// (HTTP status, body). The caller bounds the time.
     pub(crate) async fn send(&self, mut request: Request<String>) -> Result<(u16, Bytes)> {
-        request.headers_mut().insert(HOST, self.authority.clone());
+        // A Host header of the caller's own (a configured extra header) is kept.
+        request
+            .headers_mut()
+            .entry(HOST)
+            .or_insert_with(|| self.authority.clone());
         loop {
             let (connection, pooled) = match self.checkout() {
                 Some(connection) => (connection, true),
@@ -196,12 +204,15 @@ impl Transport {
         None
     }
 
+    /// Keeps `connection` for the next request; connections gone stale while they waited (too
+    /// old, or closed by the store) are closed now, so none lingers under newer ones.
     fn put_back(&self, mut connection: Pooled) {
         connection.idle_since = Instant::now();
-        if let Ok(mut idle) = self.idle.lock()
-            && idle.len() < MAX_IDLE
-        {
-            idle.push(connection);
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.retain_mut(Pooled::is_usable);
+            if idle.len() < MAX_IDLE {
+                idle.push(connection);
+            }
         }
     }
 

@@ -281,6 +281,55 @@ async fn sends_credentials_headers_and_the_deadline() -> TestResult {
 }
 
 #[tokio::test]
+async fn credentials_in_the_url_become_basic_auth_and_appear_nowhere_else() -> TestResult {
+    let answer = r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#;
+    let store = FaultyStore::start(Behaviour::Answer {
+        status: 200,
+        body: answer.to_owned(),
+    })
+    .await?;
+    let address = store.url().trim_start_matches("http://");
+    let with_credentials = HttpStore::new(StoreConfig::new(format!(
+        "http://sextant:hunter%32@{address}/"
+    )))?;
+    assert_eq!(
+        with_credentials.url(),
+        store.url(),
+        "the URL kept for messages has no password"
+    );
+    with_credentials.instant_query("up", None, DEADLINE).await?;
+    // A Host header the operator configured is sent as given.
+    let own_host = StoreConfig {
+        headers: vec![("Host".to_owned(), "prometheus.example".to_owned())],
+        ..StoreConfig::new(store.url())
+    };
+    HttpStore::new(own_host)?
+        .instant_query("up", None, DEADLINE)
+        .await?;
+
+    let requests = store.requests();
+    assert_eq!(requests.len(), 2);
+    // "sextant:hunter2" in base64: the password is percent-decoded.
+    assert_eq!(
+        requests[0].header("authorization"),
+        Some("Basic c2V4dGFudDpodW50ZXIy")
+    );
+    assert_eq!(
+        requests[0].header("host"),
+        Some(address),
+        "no user part in Host"
+    );
+    assert_eq!(requests[1].header("host"), Some("prometheus.example"));
+
+    let both = StoreConfig {
+        bearer_token_file: Some("/dev/null".into()),
+        ..StoreConfig::new(format!("http://sextant:hunter2@{address}"))
+    };
+    assert!(matches!(HttpStore::new(both), Err(Error::Config(_))));
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_store_that_is_down_is_unavailable() -> TestResult {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -342,7 +391,7 @@ fn unusable_configuration_fails_at_construction() {
         ..StoreConfig::new("http://127.0.0.1:1")
     };
     assert!(
-        matches!(HttpStore::new(both), Err(Error::Config(message)) if message.contains("not both"))
+        matches!(HttpStore::new(both), Err(Error::Config(message)) if message.contains("choose one of"))
     );
     assert!(matches!(
         HttpStore::new(StoreConfig::new("prometheus:9090")),

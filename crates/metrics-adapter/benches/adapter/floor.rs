@@ -114,14 +114,16 @@ impl Forward {
             let body = http_body_util::BodyExt::collect(response.into_body()).await?;
             Ok::<_, crate::BoxError>((status, body.to_bytes()))
         };
-        tokio::select! {
+        let outcome = tokio::select! {
             biased;
             result = exchange => result,
-            ended = connection => {
-                *slot = None;
-                Err(format!("the connection to Prometheus ended: {ended:?}").into())
-            }
+            ended = connection => Err(format!("the connection to Prometheus ended: {ended:?}").into()),
+        };
+        if outcome.is_err() {
+            // A failed exchange leaves the connection in no state to reuse.
+            *slot = None;
         }
+        outcome
     }
 }
 

@@ -193,13 +193,15 @@ impl<'a> Cursor<'a> {
         Some(())
     }
 
-    /// `data`: `resultType` `vector` and its `result`, in either order (both stores write the
-    /// type first; the serde reader needs it first).
+    /// `data`: `resultType` `vector`, then its `result` (as both stores write them; the other
+    /// order is left to serde, which refuses it for keyed samples).
     fn data(&mut self, label: &str) -> Option<Vec<KeyedSample>> {
         let (mut result_type, mut samples) = (None, None);
         self.object(|cursor, key| match key {
             b"resultType" => once(&mut result_type, cursor.string_bytes()?),
-            b"result" => once(&mut samples, cursor.elements(label)?),
+            // serde reads the samples only once it knows the type: left to it otherwise.
+            b"result" if result_type.is_some() => once(&mut samples, cursor.elements(label)?),
+            b"result" => None,
             _ => cursor.skip_value(),
         })?;
         (result_type? == b"vector").then_some(samples?)
@@ -252,7 +254,8 @@ impl<'a> Cursor<'a> {
         self.expect(b']')?;
         let timestamp = match whole_millis(seconds) {
             Some(millis) => Timestamp::from_millisecond(millis).ok()?,
-            None => super::timestamp(200, seconds.parse().ok()?).ok()?,
+            // Read by serde_json's own number parser, which can round differently from Rust's.
+            None => super::timestamp(200, serde_json::from_str(seconds).ok()?).ok()?,
         };
         Some((timestamp, super::value(200, text).ok()?))
     }

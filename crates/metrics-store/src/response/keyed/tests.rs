@@ -54,6 +54,8 @@ fn leaves_everything_but_a_clean_successful_vector_to_serde() {
         // Fields given twice (serde refuses them).
         r#"{"status":"success","status":"success","data":{"resultType":"vector","result":[]}}"#,
         r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"metric":{},"value":[1,"1"]}]}}"#,
+        // The samples before their type (serde cannot read keyed samples that way round).
+        r#"{"status":"success","data":{"result":[{"metric":{"pod":"a"},"value":[1,"1"]}],"resultType":"vector"}}"#,
         // Escapes and a label value that is not a string.
         r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"pod":"a\"b"},"value":[1,"1"]}]}}"#,
         r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"pod":"a","x":{}},"value":[1,"1"]}]}}"#,
@@ -107,6 +109,9 @@ fn element() -> impl Strategy<Value = Element> {
             (1_600_000_000i64..1_900_000_000).prop_map(|s| s.to_string()),
             (1_600_000_000i64..1_900_000_000, 0u32..100).prop_map(|(s, c)| format!("{s}.{c}")),
             (0i64..999_999_999_999).prop_map(|s| format!("{s}.5")),
+            // More decimals than milliseconds: read by serde_json's own number parser.
+            (1_600_000_000i64..1_900_000_000, 0u64..1_000_000_000)
+                .prop_map(|(s, f)| format!("{s}.{f:09}")),
             Just("1.7e9".to_owned()),
         ],
         value_text(),
