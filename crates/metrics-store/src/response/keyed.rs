@@ -17,7 +17,11 @@ use crate::KeyedSample;
 
 /// The vector's elements keyed by `label`, read without serde; `None` to let serde decide.
 pub(super) fn read(body: &[u8], label: &str) -> Option<Vec<KeyedSample>> {
-    let mut cursor = Cursor { body, at: 0 };
+    let mut cursor = Cursor {
+        body,
+        at: 0,
+        last_time: None,
+    };
     let (mut status, mut samples) = (None, None);
     cursor.object(|cursor, key| match key {
         // A field given twice is an error to serde: leave it to serde.
@@ -40,6 +44,9 @@ fn once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
 struct Cursor<'a> {
     body: &'a [u8],
     at: usize,
+    /// The last sample's timestamp as written and as read: an instant vector's samples
+    /// usually share one, read once.
+    last_time: Option<(&'a [u8], Timestamp)>,
 }
 
 impl<'a> Cursor<'a> {
@@ -132,7 +139,7 @@ impl<'a> Cursor<'a> {
 
     /// A JSON number's text, checked against JSON's grammar (which Rust's `f64` parser is
     /// more lenient than).
-    fn number(&mut self) -> Option<&'a str> {
+    fn number(&mut self) -> Option<&'a [u8]> {
         self.whitespace();
         let start = self.at;
         let digits = |cursor: &mut Self| {
@@ -163,7 +170,7 @@ impl<'a> Cursor<'a> {
             }
             digits(self).then_some(())?;
         }
-        std::str::from_utf8(&self.body[start..self.at]).ok()
+        Some(&self.body[start..self.at])
     }
 
     /// Any value, read and dropped; strings with escapes and deep nesting are left to serde.
@@ -252,30 +259,75 @@ impl<'a> Cursor<'a> {
         self.expect(b',')?;
         let text = self.string()?;
         self.expect(b']')?;
-        let timestamp = match whole_millis(seconds) {
-            Some(millis) => Timestamp::from_millisecond(millis).ok()?,
-            // Read by serde_json's own number parser, which can round differently from Rust's.
-            None => super::timestamp(200, serde_json::from_str(seconds).ok()?).ok()?,
+        let timestamp = match self.last_time {
+            Some((last, timestamp)) if last == seconds => timestamp,
+            _ => {
+                let timestamp = match whole_millis(seconds) {
+                    Some(millis) => Timestamp::from_millisecond(millis).ok()?,
+                    // Read by serde_json's own number parser, which can round differently
+                    // from Rust's.
+                    None => super::timestamp(200, serde_json::from_slice(seconds).ok()?).ok()?,
+                };
+                self.last_time = Some((seconds, timestamp));
+                timestamp
+            }
         };
-        Some((timestamp, super::value(200, text).ok()?))
+        let value = match plain_decimal(text) {
+            Some(value) => value,
+            None => super::value(200, text).ok()?,
+        };
+        Some((timestamp, value))
     }
 }
 
 /// Seconds written with at most three decimals and no sign or exponent (as both stores write
 /// them), in milliseconds, counted exactly: what rounding the `f64` reading to the millisecond
 /// gives, without reading an `f64`.
-fn whole_millis(seconds: &str) -> Option<i64> {
-    let (whole, fraction) = seconds.split_once('.').unwrap_or((seconds, ""));
+fn whole_millis(seconds: &[u8]) -> Option<i64> {
+    let (whole, fraction) = match seconds.iter().position(|&b| b == b'.') {
+        Some(dot) => (&seconds[..dot], &seconds[dot + 1..]),
+        None => (seconds, &[][..]),
+    };
     if whole.is_empty() || whole.len() > 12 || fraction.len() > 3 {
         return None;
     }
-    let digits = |text: &str| {
-        text.bytes().try_fold(0i64, |n, b| {
-            b.is_ascii_digit().then(|| n * 10 + i64::from(b - b'0'))
-        })
-    };
     let scale = [1000, 100, 10, 1][fraction.len()];
     Some(digits(whole)? * 1000 + digits(fraction)? * scale)
+}
+
+/// The number ASCII digits spell (at most 18 of them, so it fits).
+fn digits(text: &[u8]) -> Option<i64> {
+    (text.len() <= 18).then_some(())?;
+    text.iter().try_fold(0i64, |n, &b| {
+        b.is_ascii_digit().then(|| n * 10 + i64::from(b - b'0'))
+    })
+}
+
+/// A value written as plain decimal digits (`12`, `-0.25`; at most 15 digits, no exponent),
+/// read exactly as Rust's `f64` parser reads it: such a number is an integer below 2^53
+/// divided by a power of ten up to 10^15, both exact in `f64`, and one correctly rounded
+/// division gives the correctly rounded value. Anything else (`NaN`, `+Inf`, `1e3`, long
+/// digit strings) is `None`, for the general parser.
+fn plain_decimal(text: &str) -> Option<f64> {
+    const POWERS: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    let (negative, unsigned) = match text.as_bytes() {
+        [b'-', rest @ ..] => (true, rest),
+        bytes => (false, bytes),
+    };
+    let (whole, fraction) = match unsigned.iter().position(|&b| b == b'.') {
+        Some(dot) => (&unsigned[..dot], &unsigned[dot + 1..]),
+        None => (unsigned, &[][..]),
+    };
+    let has_dot = whole.len() < unsigned.len();
+    if whole.is_empty() || (has_dot && fraction.is_empty()) || whole.len() + fraction.len() > 15 {
+        return None;
+    }
+    let mantissa = digits(whole)? * POWERS[fraction.len()] as i64 + digits(fraction)?;
+    // Below 10^15 < 2^53, so the conversion is exact.
+    let magnitude = mantissa as f64 / POWERS[fraction.len()];
+    Some(if negative { -magnitude } else { magnitude })
 }
 
 #[cfg(test)]

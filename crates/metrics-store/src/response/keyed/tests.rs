@@ -84,6 +84,7 @@ fn text() -> impl Strategy<Value = String> {
 fn value_text() -> impl Strategy<Value = String> {
     prop_oneof![
         (-1e6..1e6f64).prop_map(|v| v.to_string()),
+        "-?[0-9]{1,8}(\\.[0-9]{1,6})?",
         Just("NaN".to_owned()),
         Just("+Inf".to_owned()),
         Just("-Inf".to_owned()),
@@ -157,6 +158,22 @@ fn answer(elements: &[Element], reordered: bool) -> String {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Plain decimals are read bit for bit as Rust's `f64` parser reads them, and every one of
+    /// up to 15 digits takes that way.
+    #[test]
+    fn plain_decimals_read_as_the_general_parser_reads_them(
+        text in "-?[0-9]{1,12}(\\.[0-9]{0,10})?",
+    ) {
+        let general: f64 = text.parse().unwrap();
+        match plain_decimal(&text) {
+            Some(value) => prop_assert_eq!(value.to_bits(), general.to_bits(), "{}", text),
+            None => prop_assert!(
+                text.ends_with('.') || text.trim_start_matches('-').len() - usize::from(text.contains('.')) > 15,
+                "{} left to the general parser", text
+            ),
+        }
+    }
 
     /// Whenever the byte reader answers, serde answers the same; a clean answer that serde
     /// reads, it reads too (so the fast path is the one taken).
