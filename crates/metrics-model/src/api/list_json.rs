@@ -38,7 +38,7 @@ pub fn to_vec(rows: &MetricValueRows) -> serde_json::Result<Vec<u8>> {
             out.push(b',');
         }
         out.extend_from_slice(&template.pieces[0]);
-        serde_json::to_writer(&mut out, &row.name)?;
+        write_str(&mut out, &row.name)?;
         out.extend_from_slice(&template.pieces[1]);
         match &last_time {
             Some((time, text)) if *time == &row.timestamp => out.extend_from_slice(text),
@@ -54,6 +54,18 @@ pub fn to_vec(rows: &MetricValueRows) -> serde_json::Result<Vec<u8>> {
     }
     out.extend_from_slice(b"]}");
     Ok(out)
+}
+
+/// `text` as a JSON string, as serde_json writes it: quoted as it is when nothing in it needs
+/// an escape (object names never do), through serde_json otherwise.
+fn write_str(out: &mut Vec<u8>, text: &str) -> serde_json::Result<()> {
+    if text.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        return serde_json::to_writer(out, text);
+    }
+    out.push(b'"');
+    out.extend_from_slice(text.as_bytes());
+    out.push(b'"');
+    Ok(())
 }
 
 /// The text of an item cut around its name, timestamp and value: each is written between two

@@ -79,21 +79,17 @@ impl<'a> Cursor<'a> {
     /// UTF-8 in the same pass that finds the closing quote.
     fn string_bytes(&mut self) -> Option<&'a [u8]> {
         self.expect(b'"')?;
-        let start = self.at;
-        let mut ascii = true;
-        let mut end = start;
-        loop {
-            match *self.body.get(end)? {
-                b'"' => break,
-                b'\\' | 0..0x20 => return None,
-                0x80.. => ascii = false,
-                _ => {}
-            }
-            end += 1;
-        }
-        self.at = end + 1;
-        let bytes = &self.body[start..end];
-        (ascii || std::str::from_utf8(bytes).is_ok()).then_some(bytes)
+        let rest = &self.body[self.at..];
+        // Every byte's bits, or-ed: the high bit says whether any byte was not ASCII.
+        let mut bits = 0u8;
+        let length = rest.iter().position(|&b| {
+            bits |= b;
+            b == b'"' || b == b'\\' || b < 0x20
+        })?;
+        (rest[length] == b'"').then_some(())?;
+        self.at += length + 1;
+        let bytes = &rest[..length];
+        (bits < 0x80 || std::str::from_utf8(bytes).is_ok()).then_some(bytes)
     }
 
     /// A string, as [`Cursor::string_bytes`] reads it, as text.
