@@ -50,14 +50,21 @@ fn split_credentials(url: &str) -> Result<(String, Option<HeaderValue>)> {
             .map_err(|_| Error::Config("the store URL's user or password is not UTF-8".to_owned()))
     };
     let (user, password) = user_part.split_once(':').unwrap_or((user_part, ""));
-    let pair = format!("{}:{}", decode(user)?, decode(password)?);
-    let mut value = HeaderValue::try_from(format!("Basic {}", BASE64_STANDARD.encode(pair)))
+    let mut value = HeaderValue::try_from(basic(&decode(user)?, &decode(password)?))
         .map_err(|_| Error::Config("the store URL's credentials cannot be sent".to_owned()))?;
     value.set_sensitive(true);
     Ok((
         format!("{scheme}://{host}{}", &rest[authority_end..]),
         Some(value),
     ))
+}
+
+/// The `Authorization` value of HTTP basic authentication.
+fn basic(user: &str, password: &str) -> String {
+    format!(
+        "Basic {}",
+        BASE64_STANDARD.encode(format!("{user}:{password}"))
+    )
 }
 
 fn read_secret(path: &std::path::Path) -> Result<String> {
@@ -76,13 +83,8 @@ impl HttpStore {
     /// Builds the client; reads the CA, client certificate and key now, so a bad path fails
     /// at start-up rather than at the first query.
     pub fn new(config: StoreConfig) -> Result<Self> {
+        // The scheme is checked by the transport.
         let (base, url_credential) = split_credentials(config.url.trim_end_matches('/'))?;
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(Error::Config(format!(
-                "store URL {:?} must start with http:// or https://",
-                config.url
-            )));
-        }
         let mut headers = HeaderMap::new();
         for (name, value) in &config.headers {
             let name = HeaderName::try_from(name.as_str())
@@ -123,6 +125,7 @@ impl HttpStore {
         store.credential()?;
         Ok(store)
     }
+
     /// The base URL the store is reached at.
     pub fn url(&self) -> &str {
         &self.base
@@ -134,10 +137,7 @@ impl HttpStore {
         let read = || -> Result<String> {
             match (&self.config.bearer_token_file, &self.config.basic_auth) {
                 (Some(path), _) => Ok(format!("Bearer {}", read_secret(path)?)),
-                (None, Some(basic)) => {
-                    let pair = format!("{}:{}", basic.username, read_secret(&basic.password_file)?);
-                    Ok(format!("Basic {}", BASE64_STANDARD.encode(pair)))
-                }
+                (None, Some(auth)) => Ok(basic(&auth.username, &read_secret(&auth.password_file)?)),
                 (None, None) => Ok(String::new()),
             }
         };
