@@ -14,7 +14,7 @@ binary=$(cargo bench -p metrics-adapter --bench answer --no-run --message-format
   | grep '"kind":\["bench"\]' | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1 || true)
 [ -x "$binary" ] || { echo "could not find the answer bench's executable" >&2; exit 1; }
 count() {
-  ANSWER_ROUNDS=$1 valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null \
+  ANSWER_ROUNDS=$1 ANSWER_COLD_ROUNDS=0 valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null \
     "$binary" --bench no-criterion-bench-matches-this 2>&1 \
     | awk '/I *refs:/ { gsub(",", "", $NF); refs = $NF } END { print refs }'
 }

@@ -9,9 +9,12 @@
 //! code decides.
 //!
 //! Run: `cargo bench -p metrics-adapter --bench answer` (criterion's report, then the mean of a
-//! plain loop of `ANSWER_ROUNDS` answers, 20,000 unless set). Timings on this shared 2-core VM
-//! move by a fifth from run to run; `bash crates/metrics-adapter/benches/answer-instructions.sh`
-//! counts the instructions per answer instead (valgrind), exactly and repeatably.
+//! plain loop of `ANSWER_ROUNDS` answers, 20,000 unless set, then the mean of
+//! `ANSWER_COLD_ROUNDS` answers, a tenth as many unless set, each after 64 MiB of memory was
+//! swept, so code and data come from memory as on the real path). Timings on this shared 2-core VM move by a fifth from run to run;
+//! `bash crates/metrics-adapter/benches/answer-instructions.sh` counts the instructions per
+//! answer instead (valgrind), exactly and repeatably, and `answer-footprint.sh` the cache lines
+//! a cold answer brings in from memory.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -119,6 +122,15 @@ async fn answer(app: &mut axum::Router) -> usize {
         .map_or(0, |body| body.len())
 }
 
+/// Twice this machine's last-level cache (32 MiB): swept between two cold answers.
+const SWEEP_BYTES: usize = 64 << 20;
+
+/// One answer, not inlined, so `answer-footprint.sh` can count the misses inside it alone.
+#[inline(never)]
+fn cold_answer(runtime: &tokio::runtime::Runtime, app: &mut axum::Router) -> usize {
+    runtime.block_on(answer(app))
+}
+
 type BenchResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 /// The router over the canned store, its catalog relisted from it.
@@ -161,6 +173,31 @@ fn main() -> BenchResult {
     println!(
         "the adapter's own work per answer of {PODS} pods (plain loop of {rounds}): {:.1} µs",
         started.elapsed().as_secs_f64() * 1e6 / f64::from(rounds)
+    );
+    // The same answers each after a sweep of more memory than the last-level cache holds, as
+    // on the adapter bench's real path, where Prometheus and the client run between two
+    // answers and the adapter's code and data come back from memory.
+    let cold_rounds: u32 = std::env::var("ANSWER_COLD_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(rounds / 10);
+    if cold_rounds == 0 {
+        return Ok(());
+    }
+    let mut sweep = vec![0u8; SWEEP_BYTES];
+    let mut cold = Duration::ZERO;
+    for round in 0..cold_rounds {
+        for line in sweep.chunks_mut(64) {
+            line[0] = line[0].wrapping_add(round as u8);
+        }
+        black_box(&sweep);
+        let started = Instant::now();
+        black_box(cold_answer(&runtime, &mut app));
+        cold += started.elapsed();
+    }
+    println!(
+        "the same, each after the caches were swept (loop of {cold_rounds}): {:.1} µs",
+        cold.as_secs_f64() * 1e6 / f64::from(cold_rounds)
     );
     Ok(())
 }

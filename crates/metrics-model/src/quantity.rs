@@ -285,6 +285,16 @@ fn f64_to_nanos(value: f64) -> Result<i128> {
 }
 
 fn div_away_from_zero(value: i128, divisor: i128) -> i128 {
+    // In 64 bits when both fit, as every value below 9.2 × 10⁹ does: 128-bit
+    // division is a library call costing several times more.
+    if let (Ok(value), Ok(divisor)) = (i64::try_from(value), i64::try_from(divisor)) {
+        let quotient = value / divisor;
+        return i128::from(match (value % divisor).cmp(&0) {
+            Ordering::Greater => quotient + 1,
+            Ordering::Less => quotient - 1,
+            Ordering::Equal => quotient,
+        });
+    }
     let quotient = value / divisor;
     match (value % divisor).cmp(&0) {
         Ordering::Greater => quotient + 1,
@@ -332,7 +342,10 @@ impl Quantity {
             return f.write_str("0");
         }
         let mut digits = itoa::Buffer::new();
-        let whole_units = self.nanos % NANOS_PER_UNIT == 0;
+        let whole_units = match i64::try_from(self.nanos) {
+            Ok(small) => small % NANOS_PER_UNIT as i64 == 0,
+            Err(_) => self.nanos % NANOS_PER_UNIT == 0,
+        };
         if self.format == Format::BinarySi
             && whole_units
             && self.nanos.abs() >= 1024 * NANOS_PER_UNIT

@@ -123,10 +123,12 @@ impl Template {
 
 /// Where `needle` starts in `text`, if it occurs exactly once.
 fn unique(text: &[u8], needle: &[u8]) -> Option<usize> {
+    let lead = *needle.first()?;
+    // Windows are compared whole only where the first byte matches (a few, not every one).
     let mut found = text
         .windows(needle.len())
         .enumerate()
-        .filter(|(_, window)| *window == needle)
+        .filter(|(_, window)| window[0] == lead && *window == needle)
         .map(|(at, _)| at);
     let first = found.next()?;
     found.next().is_none().then_some(first)

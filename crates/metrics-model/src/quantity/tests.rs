@@ -209,3 +209,33 @@ proptest! {
         prop_assert_eq!(Quantity::parse(&text).map(|q| q.milli_value()), Ok(milli));
     }
 }
+
+#[test]
+fn division_rounds_away_from_zero_in_64_and_128_bits_alike() {
+    // Reference: the 128-bit arithmetic alone, for values on both sides of the 64-bit fast path.
+    let reference = |value: i128, divisor: i128| {
+        let quotient = value / divisor;
+        quotient + (value % divisor).signum()
+    };
+    let edge = i128::from(i64::MAX);
+    for value in [
+        0,
+        1,
+        -1,
+        999_999,
+        1_000_000,
+        1_000_001,
+        -1_000_001,
+        edge,
+        -edge,
+        edge + 1,
+        -edge - 2,
+        edge * 1000 + 7,
+    ] {
+        assert_eq!(
+            div_away_from_zero(value, NANOS_PER_MILLI),
+            reference(value, NANOS_PER_MILLI),
+            "{value}"
+        );
+    }
+}

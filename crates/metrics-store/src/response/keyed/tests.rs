@@ -45,6 +45,25 @@ fn reads_victoria_metrics_answer_with_fields_prometheus_does_not_send() {
 }
 
 #[test]
+fn an_element_that_starts_compact_and_goes_on_otherwise_is_read_whole() {
+    let body = br#"{"status":"success","data":{"resultType":"vector","result":[
+        {"metric":{"pod":"a"},"value":[1700000000,"3"],"histogram":[1,{"count":"2"}]},
+        {"metric":{"pod":"b"},"value":[1700000000,"4"]}]}}"#;
+    let samples = read(body, "pod").unwrap();
+    assert_eq!(
+        comparable(&samples),
+        comparable(&instant_by_serde(200, body, "pod").unwrap())
+    );
+    assert_eq!(
+        samples
+            .iter()
+            .map(|s| (s.key.as_str(), s.value))
+            .collect::<Vec<_>>(),
+        [("a", 3.0), ("b", 4.0)]
+    );
+}
+
+#[test]
 fn leaves_everything_but_a_clean_successful_vector_to_serde() {
     for body in [
         // An error envelope, a scalar, no data.
@@ -54,6 +73,8 @@ fn leaves_everything_but_a_clean_successful_vector_to_serde() {
         // Fields given twice (serde refuses them).
         r#"{"status":"success","status":"success","data":{"resultType":"vector","result":[]}}"#,
         r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"metric":{},"value":[1,"1"]}]}}"#,
+        // … also after an element's compact start.
+        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"pod":"a"},"value":[1,"1"],"value":[1,"2"]}]}}"#,
         // The samples before their type (serde cannot read keyed samples that way round).
         r#"{"status":"success","data":{"result":[{"metric":{"pod":"a"},"value":[1,"1"]}],"resultType":"vector"}}"#,
         // Escapes and a label value that is not a string.
@@ -70,6 +91,11 @@ fn leaves_everything_but_a_clean_successful_vector_to_serde() {
     ] {
         assert!(read(body.as_bytes(), "pod").is_none(), "{body}");
     }
+    // A body that is not UTF-8, even where nothing is read.
+    let mut latin1 =
+        br#"{"status":"success","data":{"resultType":"vector","result":[]},"x":""#.to_vec();
+    latin1.extend_from_slice(b"caf\xe9\"}");
+    assert!(read(&latin1, "pod").is_none());
 }
 
 /// A label name or value: mostly plain, sometimes with what JSON must escape.
