@@ -1,4 +1,5 @@
-//! The adapter's own work per answer, without network, TLS or store: the router asked
+//! The adapter's own work per answer, without network, TLS or store: the adapter (its
+//! dispatch: a plain custom-metrics path answered straight, anything else by the router) asked
 //! `GET …/namespaces/ns7/pods/*/http_requests_per_second` in process over a store that hands
 //! back Prometheus's JSON answer for 100 pods at once. What is timed is routing, parsing the
 //! request, looking the metric up, rendering the query, reading Prometheus's answer as the
@@ -29,9 +30,8 @@ use jiff::Timestamp;
 use metrics_adapter::defaults::{DEFAULT_WINDOW, default_config};
 use metrics_adapter::provider::Provider;
 use metrics_adapter::registry::Registry;
-use metrics_adapter::server::{DEFAULT_QUERY_TIMEOUT, Server, router};
-use metrics_store::{KeyedSample, Labels, MetricsStore, RangeSeries, Sample, TimeRange};
-use tower_service::Service;
+use metrics_adapter::server::{DEFAULT_QUERY_TIMEOUT, Server, dispatch, router};
+use metrics_store::{KeyedSamples, Labels, MetricsStore, RangeSeries, Sample, TimeRange};
 
 const PATH: &str =
     "/apis/custom.metrics.k8s.io/v1beta2/namespaces/ns7/pods/*/http_requests_per_second";
@@ -95,7 +95,7 @@ impl MetricsStore for Canned {
         label: &str,
         _at: Option<Timestamp>,
         _deadline: Duration,
-    ) -> impl Future<Output = metrics_store::Result<Arc<Vec<KeyedSample>>>> + Send {
+    ) -> impl Future<Output = metrics_store::Result<Arc<KeyedSamples>>> + Send {
         std::future::ready(metrics_store::read_instant_answer_by(&self.body, label).map(Arc::new))
     }
 
@@ -110,12 +110,18 @@ impl MetricsStore for Canned {
     }
 }
 
-/// One request through the router; the body's length.
-async fn answer(app: &mut axum::Router) -> usize {
+/// The adapter's answering: the server and its router, as `serve` dispatches to them.
+struct App {
+    server: Arc<Server<Canned>>,
+    router: axum::Router,
+}
+
+/// One request answered as the adapter answers it ([`dispatch`]); the body's length.
+async fn answer(app: &mut App) -> usize {
     let request = Request::get(PATH)
         .body(Body::empty())
         .unwrap_or_else(|_| Request::new(Body::empty()));
-    let Ok(response) = app.call(request).await;
+    let response = dispatch(&app.server, app.router.clone(), request).await;
     assert!(response.status().is_success(), "{}", response.status());
     axum::body::to_bytes(response.into_body(), usize::MAX)
         .await
@@ -127,14 +133,14 @@ const SWEEP_BYTES: usize = 64 << 20;
 
 /// One answer, not inlined, so `answer-footprint.sh` can count the misses inside it alone.
 #[inline(never)]
-fn cold_answer(runtime: &tokio::runtime::Runtime, app: &mut axum::Router) -> usize {
+fn cold_answer(runtime: &tokio::runtime::Runtime, app: &mut App) -> usize {
     runtime.block_on(answer(app))
 }
 
 type BenchResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 /// The router over the canned store, its catalog relisted from it.
-fn setup() -> BenchResult<(tokio::runtime::Runtime, axum::Router)> {
+fn setup() -> BenchResult<(tokio::runtime::Runtime, App)> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -145,10 +151,13 @@ fn setup() -> BenchResult<(tokio::runtime::Runtime, axum::Router)> {
     ));
     runtime.block_on(registry.relist(&*store, DEFAULT_QUERY_TIMEOUT))?;
     let provider = Provider::new(registry, Arc::clone(&store));
-    Ok((
-        runtime,
-        router(Arc::new(Server::new(provider, DEFAULT_QUERY_TIMEOUT))),
-    ))
+    Ok((runtime, {
+        let server = Arc::new(Server::new(provider, DEFAULT_QUERY_TIMEOUT));
+        App {
+            router: router(Arc::clone(&server)),
+            server,
+        }
+    }))
 }
 
 fn main() -> BenchResult {

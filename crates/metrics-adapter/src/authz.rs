@@ -24,6 +24,7 @@
 //! [`DENIED_TTL`], at most [`CACHE_CAPACITY`] entries. A review that fails fails closed:
 //! [`Error::AuthorizerFailed`] (500, as kube-apiserver answers authorizer errors).
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use k8s_openapi::api::authorization::v1::{
@@ -94,7 +95,7 @@ impl Attributes {
 /// decodes its path parameters too, so authorization and routing see the same segments: a
 /// segment that decodes to something with a `/` in it (`namespaces%2Fns2`), which one would
 /// split and the other not, is refused, as is an encoding that is not UTF-8.
-pub fn decoded_path(raw: &str) -> Result<String> {
+pub fn decoded_path(raw: &str) -> Result<Cow<'_, str>> {
     if raw.len() > MAX_PATH_LENGTH {
         return Err(Error::MalformedPath {
             path: format!("{}…", raw.chars().take(64).collect::<String>()),
@@ -106,7 +107,7 @@ pub fn decoded_path(raw: &str) -> Result<String> {
         reason: reason.to_owned(),
     };
     if !raw.contains('%') {
-        return Ok(raw.to_owned());
+        return Ok(Cow::Borrowed(raw));
     }
     let mut decoded = String::with_capacity(raw.len());
     for (index, segment) in raw.split('/').enumerate() {
@@ -121,40 +122,79 @@ pub fn decoded_path(raw: &str) -> Result<String> {
         }
         decoded.push_str(&segment);
     }
-    Ok(decoded)
+    Ok(Cow::Owned(decoded))
 }
 
 /// The attributes of a metric request at `path` (decoded by [`decoded_path`], without query),
 /// or `None` when the path is not a metric request (discovery, OpenAPI, health, anything
 /// unknown).
 pub fn attributes(path: &str) -> Option<Attributes> {
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    if segments.iter().any(|s| s.is_empty()) {
-        return None;
+    let parts = parts(path)?;
+    Some(Attributes {
+        verb: parts.verb.to_owned(),
+        group: parts.group.to_owned(),
+        version: parts.version.to_owned(),
+        namespace: parts.namespace.to_owned(),
+        resource: parts.resource.to_owned(),
+        name: parts.name.to_owned(),
+        subresource: parts.subresource.to_owned(),
+        path: parts.path.to_owned(),
+    })
+}
+
+/// Whether `path` (decoded, without query) is a metric request, as [`attributes`] tells, without
+/// building them.
+pub fn is_metric_request(path: &str) -> bool {
+    parts(path).is_some()
+}
+
+/// [`Attributes`], borrowed from the path.
+struct Parts<'a> {
+    verb: &'static str,
+    group: &'static str,
+    version: &'a str,
+    namespace: &'a str,
+    resource: &'a str,
+    name: &'a str,
+    subresource: &'a str,
+    path: &'static str,
+}
+
+/// The longest metric path has eight segments.
+const MAX_SEGMENTS: usize = 8;
+
+fn parts(path: &str) -> Option<Parts<'_>> {
+    let mut segments = [""; MAX_SEGMENTS];
+    let mut count = 0;
+    for segment in path.trim_start_matches('/').split('/') {
+        if segment.is_empty() || count == MAX_SEGMENTS {
+            return None;
+        }
+        segments[count] = segment;
+        count += 1;
     }
-    let make =
-        |verb: &str, group: &str, version: &str, ns: &str, resource: &str, name: &str| Attributes {
-            verb: verb.to_owned(),
-            group: group.to_owned(),
-            version: version.to_owned(),
-            namespace: ns.to_owned(),
-            resource: resource.to_owned(),
-            name: name.to_owned(),
-            subresource: String::new(),
-            path: String::new(),
-        };
-    let object = |ns: &str, resource: &str, name: &str, metric: &str, version: &str| {
+    let make = |verb, group, version, namespace, resource, name| Parts {
+        verb,
+        group,
+        version,
+        namespace,
+        resource,
+        name,
+        subresource: "",
+        path: "",
+    };
+    let object = |ns, resource, name, metric, version| {
         let (verb, name, ns) = if name == "*" {
             ("list", "", if resource == "namespaces" { "" } else { ns })
         } else {
             ("get", name, ns)
         };
-        Attributes {
-            subresource: metric.to_owned(),
+        Parts {
+            subresource: metric,
             ..make(verb, CUSTOM, version, ns, resource, name)
         }
     };
-    match segments.as_slice() {
+    match &segments[..count] {
         [
             "apis",
             CUSTOM,
@@ -180,8 +220,8 @@ pub fn attributes(path: &str) -> Option<Attributes> {
         ["apis", EXTERNAL, version, "namespaces", ns, metric] => {
             Some(make("list", EXTERNAL, version, ns, metric, ""))
         }
-        ["metrics"] => Some(Attributes {
-            path: "/metrics".to_owned(),
+        ["metrics"] => Some(Parts {
+            path: "/metrics",
             ..make("get", "", "", "", "", "")
         }),
         _ => None,

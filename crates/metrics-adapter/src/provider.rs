@@ -19,7 +19,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use jiff::Timestamp;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use metrics_model::api::custom_metrics::{ALL_OBJECTS, GROUP as CUSTOM_GROUP, v1beta2};
@@ -27,7 +26,7 @@ use metrics_model::api::external_metrics::{GROUP as EXTERNAL_GROUP, v1beta1 as e
 use metrics_model::association::GroupResource;
 use metrics_model::promql::MetricName;
 use metrics_model::{Quantity, Selector};
-use metrics_store::{KeyedSample, MetricsStore};
+use metrics_store::MetricsStore;
 
 use crate::discovery::METRIC_NAME_LABEL;
 use crate::objects::ObjectIndex;
@@ -239,35 +238,29 @@ impl<S: MetricsStore> Provider<S> {
             Some(keep) => keep.contains(name),
             None => true,
         };
-        let row = |name: String, timestamp: Timestamp, value: f64| {
-            Some(v1beta2::MetricValueRow {
-                name,
-                timestamp: Time(timestamp),
-                value: finite_quantity(value)?,
-            })
-        };
-        let rows: Vec<v1beta2::MetricValueRow> = match Arc::try_unwrap(samples) {
-            // Nobody else asked the same at the same moment: the names are moved out.
-            Ok(samples) => samples
-                .into_iter()
-                .filter_map(
-                    |KeyedSample {
-                         key,
-                         timestamp,
-                         value,
-                     }| { wanted(&key).then(|| row(key, timestamp, value))? },
-                )
-                .collect(),
-            // Shared with the requests that did: only the names kept are copied.
-            Err(shared) => shared
-                .iter()
-                .filter_map(|sample| {
-                    wanted(&sample.key)
-                        .then(|| row(sample.key.clone(), sample.timestamp, sample.value))?
-                })
-                .collect(),
-        };
-        if !all && rows.is_empty() {
+        let mut answer = v1beta2::MetricValueRows::new(
+            ObjectReference {
+                api_version: request.resource.group.is_empty().then(|| "/v1".to_owned()),
+                kind: Some(kind_of(request.resource)),
+                namespace: namespace.map(str::to_owned),
+                ..ObjectReference::default()
+            },
+            v1beta2::MetricIdentifier {
+                name: request.metric.to_owned(),
+                selector: (!metric_selector.is_empty())
+                    .then(|| metric_selector.to_label_selector()),
+            },
+            window_seconds(rule.window()),
+        );
+        // The samples may be shared with the requests that asked the same at the same moment:
+        // the names kept are copied, into one string for all.
+        answer.reserve(samples.len(), samples.key_bytes());
+        for sample in samples.iter().filter(|sample| wanted(sample.key)) {
+            if let Some(value) = finite_quantity(sample.value) {
+                answer.push(sample.key, Time(sample.timestamp), value);
+            }
+        }
+        if !all && answer.is_empty() {
             return Err(Error::NoValue {
                 metric: request.metric.to_owned(),
                 resource: request.resource.to_string(),
@@ -275,21 +268,7 @@ impl<S: MetricsStore> Provider<S> {
                 name: request.name.to_owned(),
             });
         }
-        Ok(v1beta2::MetricValueRows {
-            object: ObjectReference {
-                api_version: request.resource.group.is_empty().then(|| "/v1".to_owned()),
-                kind: Some(kind_of(request.resource)),
-                namespace: namespace.map(str::to_owned),
-                ..ObjectReference::default()
-            },
-            metric: v1beta2::MetricIdentifier {
-                name: request.metric.to_owned(),
-                selector: (!metric_selector.is_empty())
-                    .then(|| metric_selector.to_label_selector()),
-            },
-            window_seconds: window_seconds(rule.window()),
-            rows,
-        })
+        Ok(answer)
     }
 
     /// Answers an external-metrics request within `deadline`.

@@ -47,6 +47,8 @@ enum Piece {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryTemplate {
     pieces: Vec<Piece>,
+    /// [`QueryTemplate::window`], read once from the text: every answer reports it.
+    window: Option<std::time::Duration>,
 }
 
 impl QueryTemplate {
@@ -99,7 +101,8 @@ impl QueryTemplate {
         if !text.is_empty() {
             pieces.push(Piece::Text(text));
         }
-        Ok(QueryTemplate { pieces })
+        let window = widest_range(&pieces);
+        Ok(QueryTemplate { pieces, window })
     }
 
     /// Whether the template prints `field` (a template without `LabelMatchers` is not scoped).
@@ -110,37 +113,30 @@ impl QueryTemplate {
     /// The widest range (`[2m]`, `[5m:30s]`) the template's text selects, reported as each
     /// value's `windowSeconds`; `None` for a template that reads instant values only.
     pub fn window(&self) -> Option<std::time::Duration> {
-        self.pieces
-            .iter()
-            .filter_map(|piece| match piece {
-                Piece::Text(text) => Some(text.as_str()),
-                Piece::Field(_) => None,
-            })
-            .flat_map(|text| text.split('[').skip(1))
-            .filter_map(|range| {
-                let (inside, _) = range.split_once(']')?;
-                let range = inside.split(':').next()?.trim();
-                prometheus_duration(range)
-            })
-            .max()
+        self.window
     }
 
     /// Prints the query for the given values.
     pub fn render(&self, args: &TemplateArgs<'_>) -> String {
-        let mut query = String::new();
+        use std::fmt::Write;
+        // Written in place (writing to a `String` cannot fail), one allocation for most.
+        let mut query = String::with_capacity(128);
         for piece in &self.pieces {
             match piece {
                 Piece::Text(text) => query.push_str(text),
                 Piece::Field(Field::Series) => query.push_str(args.series.as_str()),
                 Piece::Field(Field::LabelMatchers) => {
-                    let matchers: Vec<String> =
-                        args.matchers.iter().map(ToString::to_string).collect();
-                    query.push_str(&matchers.join(","));
+                    for (index, matcher) in args.matchers.iter().enumerate() {
+                        if index > 0 {
+                            query.push(',');
+                        }
+                        let _ = write!(query, "{matcher}");
+                    }
                 }
-                Piece::Field(Field::GroupBy) => query.push_str(&join(args.group_by, ",")),
+                Piece::Field(Field::GroupBy) => push_joined(&mut query, args.group_by, ","),
                 Piece::Field(Field::GroupBySlice) => {
                     query.push('[');
-                    query.push_str(&join(args.group_by, " "));
+                    push_joined(&mut query, args.group_by, " ");
                     query.push(']');
                 }
             }
@@ -157,9 +153,14 @@ fn push_text(text: &mut String, piece: &str, trim_start: bool) {
     });
 }
 
-fn join(labels: &[LabelName], separator: &str) -> String {
-    let labels: Vec<&str> = labels.iter().map(LabelName::as_str).collect();
-    labels.join(separator)
+/// Appends `labels` to `out`, `separator` between them.
+fn push_joined(out: &mut String, labels: &[LabelName], separator: &str) {
+    for (index, label) in labels.iter().enumerate() {
+        if index > 0 {
+            out.push_str(separator);
+        }
+        out.push_str(label.as_str());
+    }
 }
 
 fn unsupported(raw: &str, action: &str) -> String {
@@ -310,6 +311,23 @@ fn request_matchers(selector: &Selector, context: &str) -> Result<Vec<LabelMatch
         context: context.to_owned(),
         source,
     })
+}
+
+/// The widest range (`[2m]`, `[5m:30s]`) in the text of `pieces`.
+fn widest_range(pieces: &[Piece]) -> Option<std::time::Duration> {
+    pieces
+        .iter()
+        .filter_map(|piece| match piece {
+            Piece::Text(text) => Some(text.as_str()),
+            Piece::Field(_) => None,
+        })
+        .flat_map(|text| text.split('[').skip(1))
+        .filter_map(|range| {
+            let (inside, _) = range.split_once(']')?;
+            let range = inside.split(':').next()?.trim();
+            prometheus_duration(range)
+        })
+        .max()
 }
 
 #[cfg(test)]

@@ -37,7 +37,6 @@ use rustls_pki_types::CertificateDer;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
-use tower_service::Service;
 
 use crate::auth::ca_files::CaFiles;
 use crate::auth::delegated::{self, DelegatedTrust};
@@ -52,7 +51,7 @@ use crate::registry::Registry;
 use crate::reload::ConfigWatch;
 use crate::server::{Server, router};
 use crate::serving_cert::ServingCert;
-use crate::telemetry::{RequestMetrics, Telemetry};
+use crate::telemetry::{self, RequestMetrics, Telemetry};
 use crate::tls_policy::TlsPolicy;
 use crate::trust::SharedTrust;
 use crate::{Config, Error, Result, defaults};
@@ -436,6 +435,7 @@ impl Adapter {
             let tokens = self.tokens.clone();
             let authz = self.authz.clone();
             let app = self.app.clone();
+            let server = Arc::clone(&self.server);
             let requests = self.requests.clone();
             let watcher = graceful.watcher();
             // Ended connections are reaped as new ones come, so the set stays the open ones.
@@ -468,13 +468,14 @@ impl Adapter {
                         tokens: tokens.clone(),
                         authz: authz.clone(),
                     };
-                    let (app, requests) = (app.clone(), requests.clone());
+                    let (app, server, requests) =
+                        (app.clone(), Arc::clone(&server), requests.clone());
                     async move {
                         let started = std::time::Instant::now();
-                        let path = request.uri().path().to_owned();
-                        let response = handle(request, app, guard).await;
+                        let api = telemetry::Api::of_path(request.uri().path());
+                        let response = handle(request, app, &server, guard).await;
                         if let Ok(response) = &response {
-                            requests.record(&path, response.status().as_u16(), started.elapsed());
+                            requests.record(api, response.status().as_u16(), started.elapsed());
                         }
                         response
                     }
@@ -567,18 +568,26 @@ struct Guard {
 /// the router does ([`authz::decoded_path`]).
 async fn authorize(authz: Option<&Authorizer>, user: &UserInfo, path: &str) -> Result<()> {
     let path = authz::decoded_path(path)?;
-    match (authz, authz::attributes(&path)) {
-        (Some(authz), Some(attributes)) => authz.authorize(user, &attributes).await,
-        // Fail closed: nothing below a metrics API version is served without attributes.
-        (_, None) if authz::below_metrics_version(&path) => Err(Error::NoRoute { path }),
-        _ => Ok(()),
+    if let Some(authz) = authz
+        && let Some(attributes) = authz::attributes(&path)
+    {
+        return authz.authorize(user, &attributes).await;
     }
+    // Fail closed: nothing below a metrics API version is served without attributes.
+    if authz::below_metrics_version(&path) && !authz::is_metric_request(&path) {
+        return Err(Error::NoRoute {
+            path: path.into_owned(),
+        });
+    }
+    Ok(())
 }
 
-/// Refuses upgrades, authenticates and authorizes (except health paths), then routes.
+/// Refuses upgrades, authenticates and authorizes (except health paths), then answers
+/// ([`crate::server::dispatch`]).
 async fn handle<B>(
     request: Request<B>,
-    mut app: Router,
+    app: Router,
+    server: &Server<Store>,
     guard: Guard,
 ) -> std::result::Result<Response<Body>, Infallible>
 where
@@ -594,7 +603,7 @@ where
             .to_owned();
         return Ok(Error::Upgrade(asked).into_response());
     }
-    let mut request = request.map(Body::new);
+    let mut request = request;
     if !HEALTH_PATHS.contains(&request.uri().path()) {
         let (authenticator, peer) = guard.connection.peer();
         let authenticated = authenticator
@@ -612,7 +621,6 @@ where
                 // further than authentication.
                 request.headers_mut().remove(header::AUTHORIZATION);
                 authenticator.clear_identity_headers(request.headers_mut());
-                request.extensions_mut().insert(user);
             }
             Err(error) => {
                 tracing::info!(%error, path = %request.uri().path(), "unauthenticated request");
@@ -620,7 +628,7 @@ where
             }
         }
     }
-    app.call(request).await
+    Ok(crate::server::dispatch(server, app, request).await)
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ use metrics_model::api::status::{StatusReason, failure};
 use metrics_model::association::GroupResource;
 use metrics_store::MetricsStore;
 use serde::Serialize;
+use tower_service::Service;
 use tracing::Instrument;
 
 use crate::provider::{CustomRequest, ExternalRequest, Provider};
@@ -294,8 +295,67 @@ async fn custom_values<S: MetricsStore + 'static>(
         return Err(no_such_path(&uri));
     }
     let path = parse_value_path(&rest).ok_or_else(|| no_such_path(&uri))?;
-    let label_selector = parameter(query.as_deref(), "labelSelector");
-    let metric_label_selector = parameter(query.as_deref(), "metricLabelSelector");
+    custom_answer(&server, &version, &path, query.as_deref()).await
+}
+
+/// Answers `request` as `router` does (built by [`router`] over the same `server`): a `GET`
+/// of a custom-metrics value path written plainly, every HPA's request, straight
+/// ([`plain_custom_value`]), anything else through the router.
+pub async fn dispatch<S, B>(
+    server: &Server<S>,
+    mut router: Router,
+    request: axum::http::Request<B>,
+) -> Response
+where
+    S: MetricsStore + 'static,
+    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    let (method, uri) = (request.method().clone(), request.uri().clone());
+    if let Some(response) = plain_custom_value(server, &method, &uri).await {
+        return response;
+    }
+    match router.call(request.map(axum::body::Body::new)).await {
+        Ok(response) => response,
+        Err(infallible) => match infallible {},
+    }
+}
+
+/// The router's answer to a `GET` of a custom-metrics value path written plainly (no
+/// percent-encoding), made without routing: the same answer, for a fraction of the work (the
+/// router's matching, path extraction and response mapping). `None` for any other request.
+async fn plain_custom_value<S: MetricsStore + 'static>(
+    server: &Server<S>,
+    method: &axum::http::Method,
+    uri: &Uri,
+) -> Option<Response> {
+    if method != axum::http::Method::GET {
+        return None;
+    }
+    let (version, rest) = uri.path().strip_prefix(CUSTOM_PREFIX)?.split_once('/')?;
+    if !CUSTOM_VERSIONS.contains(&version) || rest.contains('%') {
+        return None;
+    }
+    let path = parse_value_path(rest)?;
+    Some(
+        custom_answer(server, version, &path, uri.query())
+            .await
+            .into_response(),
+    )
+}
+
+/// Where every custom-metrics path starts.
+const CUSTOM_PREFIX: &str = "/apis/custom.metrics.k8s.io/";
+
+/// The custom-metrics answer in `version` for `path`, with the raw `query` string.
+async fn custom_answer<S: MetricsStore + 'static>(
+    server: &Server<S>,
+    version: &str,
+    path: &ValuePath<'_>,
+    query: Option<&str>,
+) -> Result<Response> {
+    let label_selector = parameter(query, "labelSelector");
+    let metric_label_selector = parameter(query, "metricLabelSelector");
     let request = CustomRequest {
         namespace: path.namespace,
         resource: &path.resource,
@@ -316,7 +376,7 @@ async fn custom_values<S: MetricsStore + 'static>(
         .custom(&request, server.query_timeout)
         .instrument(span)
         .await?;
-    Ok(match version.as_str() {
+    Ok(match version {
         "v1beta1" => json_response(&v1beta1::MetricValueList::from(
             v1beta2::MetricValueList::from(&rows),
         )),

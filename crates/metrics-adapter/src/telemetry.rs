@@ -102,9 +102,8 @@ impl Default for RequestMetrics {
 }
 
 impl RequestMetrics {
-    /// Counts one answered request and its latency.
-    pub fn record(&self, path: &str, code: u16, took: Duration) {
-        let api = Api::of_path(path);
+    /// Counts one answered request for `api` ([`Api::of_path`]) and its latency.
+    pub fn record(&self, api: Api, code: u16, took: Duration) {
         self.requests
             .get_or_create(&RequestLabels { api, code })
             .inc();
@@ -321,7 +320,7 @@ mod tests {
         let discovery = DiscoveryMetrics::default();
         let telemetry = Telemetry::new(&discovery);
         telemetry.requests.record(
-            "/apis/custom.metrics.k8s.io/v1beta2/namespaces/a/pods/*/m",
+            Api::of_path("/apis/custom.metrics.k8s.io/v1beta2/namespaces/a/pods/*/m"),
             404,
             Duration::from_millis(3),
         );

@@ -34,6 +34,60 @@ async fn serves_discovery_and_values_from_prometheus() -> TestResult {
     .await
 }
 
+/// The adapter answers a plainly written custom-metrics value path without its router
+/// (`dispatch`); each answer, errors included, is the router's, but for the evaluation time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn straight_answers_are_the_routers() -> TestResult {
+    bounded(async {
+        let Some(prometheus) = or_skip(PrometheusServer::with_series(recent_series()?).await)?
+        else {
+            return Ok(());
+        };
+        let store = || HttpStore::new(StoreConfig::new(prometheus.url()));
+        let timeout = Duration::from_secs(10);
+        let straight = Adapter::start(relisted(&store()?).await?, store()?, timeout).await?;
+        let routed =
+            Adapter::start_router_only(relisted(&store()?).await?, store()?, timeout).await?;
+        // Evaluation times differ between two requests; nothing else may.
+        fn without_times(mut body: Value) -> Value {
+            if let Some(items) = body["items"].as_array_mut() {
+                for item in items {
+                    item["timestamp"] = Value::Null;
+                }
+            }
+            body
+        }
+        for path in [
+            format!("{V2}/namespaces/ns1/pods/*/http_requests_per_second"),
+            format!("{V1}/namespaces/ns1/pods/*/http_requests_per_second"),
+            format!("{V2}/namespaces/ns1/pods/a/http_requests_per_second"),
+            format!(
+                "{V2}/namespaces/ns1/pods/*/http_requests_per_second?metricLabelSelector=x%3Dy"
+            ),
+            format!("{V2}/namespaces/ns1/metrics/http_requests_per_second"),
+            format!("{V2}/namespaces/ns1/pods/nobody/http_requests_per_second"),
+            format!("{V2}/namespaces/ns1/pods/*/no_such_metric"),
+            format!("{V2}/namespaces/ns1/pods/*/http_requests_per_second?labelSelector=a+in+("),
+            format!("{V2}/namespaces/ns1/nodes/n1/http_requests_per_second"),
+            format!("{V2}/namespaces/ns1/pods//http_requests_per_second"),
+            format!("{V2}/namespaces/ns1/pods/*/http_requests_per_second/"),
+            format!("{V2}/namespaces/ns1/pods/%61/http_requests_per_second"),
+            "/apis/custom.metrics.k8s.io/v9/namespaces/ns1/pods/*/http_requests_per_second"
+                .to_owned(),
+        ] {
+            let (status, body) = straight.get(&path).await?;
+            let (routed_status, routed_body) = routed.get(&path).await?;
+            assert_eq!(
+                status, routed_status,
+                "{path}: {body} against {routed_body}"
+            );
+            assert_eq!(without_times(body), without_times(routed_body), "{path}");
+        }
+        Ok(())
+    })
+    .await
+}
+
 /// A VictoriaMetrics holding [`recent_series`] and a store client for it; `None` (the test
 /// skips) when the package is not installed outside CI.
 async fn victoria_with_recent_series()

@@ -281,7 +281,13 @@ fn f64_to_nanos(value: f64) -> Result<i128> {
             reason: "magnitude above 2^63-1",
         });
     }
-    Ok((value * NANOS_PER_UNIT as f64).round() as i128)
+    let nanos = (value * NANOS_PER_UNIT as f64).round();
+    // Converted in 64 bits when it fits (every value below 9 × 10⁹ does): the 128-bit
+    // conversion is a library call. Both are exact for an integral float.
+    if nanos.abs() < 9.0e18 {
+        return Ok(i128::from(nanos as i64));
+    }
+    Ok(nanos as i128)
 }
 
 fn div_away_from_zero(value: i128, divisor: i128) -> i128 {

@@ -14,6 +14,7 @@
 //! Series and range queries pass through unchanged.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,11 +23,12 @@ use std::time::Duration;
 use futures::future::{BoxFuture, FutureExt, Shared, WeakShared};
 use jiff::Timestamp;
 
-use crate::{Error, KeyedSample, Labels, MetricsStore, RangeSeries, Result, Sample, TimeRange};
+use crate::{Error, KeyedSamples, Labels, MetricsStore, RangeSeries, Result, Sample, TimeRange};
 
 /// A query's text, evaluation time (`None` = the store's now) and, for
-/// [`MetricsStore::instant_query_by`], the label its samples are keyed by.
-type Key = (String, Option<Timestamp>, Option<String>);
+/// [`MetricsStore::instant_query_by`], the label its samples are keyed by; shared by the map,
+/// the flight's landing and the query itself, so it is written once.
+type Key = Arc<(String, Option<Timestamp>, Option<String>)>;
 
 /// One query in flight, shared by the callers waiting on it.
 type Flight<T> = Shared<BoxFuture<'static, Result<Arc<T>>>>;
@@ -63,11 +65,10 @@ struct Landing<T> {
 impl<T> Drop for Landing<T> {
     fn drop(&mut self) {
         if let (Some(key), Ok(mut in_flight)) = (self.key.take(), self.in_flight.lock())
-            && in_flight
-                .get(&key)
-                .is_some_and(|(number, _)| *number == self.number)
+            && let Entry::Occupied(entry) = in_flight.entry(key)
+            && entry.get().0 == self.number
         {
-            in_flight.remove(&key);
+            entry.remove();
         }
     }
 }
@@ -84,13 +85,15 @@ impl<T: Send + Sync + 'static> Flights<T> {
         self.in_flight.lock().map(|map| map.len()).unwrap_or(0)
     }
 
-    /// The answer of the flight for `key`, joining one in flight or starting `query`; waited
-    /// for at most `deadline`.
-    fn answer(
+    /// The answer of the flight for `key`, joining one in flight or starting the one `query`
+    /// makes; waited for at most `deadline`. The query is made inside the flight, not handed
+    /// in made: a future handed in is held twice (as a capture and while awaited), and a store
+    /// query's state is kilobytes.
+    fn answer<F: Future<Output = Result<Arc<T>>> + Send + 'static>(
         &self,
         key: Key,
         deadline: Duration,
-        query: impl Future<Output = Result<Arc<T>>> + Send + 'static,
+        query: impl FnOnce() -> F + Send + 'static,
     ) -> impl Future<Output = Result<Arc<T>>> + Send + 'static {
         let flight = self.join_or_start(key, query);
         async move {
@@ -100,26 +103,29 @@ impl<T: Send + Sync + 'static> Flights<T> {
         }
     }
 
-    fn join_or_start(
+    fn join_or_start<F: Future<Output = Result<Arc<T>>> + Send + 'static>(
         &self,
         key: Key,
-        query: impl Future<Output = Result<Arc<T>>> + Send + 'static,
+        query: impl FnOnce() -> F + Send + 'static,
     ) -> Result<Flight<T>> {
         let mut in_flight = self
             .in_flight
             .lock()
             .map_err(|_| Error::Config("the query coalescing lock is poisoned".to_owned()))?;
-        if let Some(flight) = in_flight.get(&key).and_then(|(_, weak)| weak.upgrade()) {
+        let entry = in_flight.entry(Arc::clone(&key));
+        if let Entry::Occupied(held) = &entry
+            && let Some(flight) = held.get().1.upgrade()
+        {
             return Ok(flight);
         }
         let number = self.numbers.fetch_add(1, Ordering::Relaxed);
         let landing = Landing {
             in_flight: Arc::clone(&self.in_flight),
-            key: Some(key.clone()),
+            key: Some(key),
             number,
         };
         let flight = async move {
-            let result = query.await;
+            let result = query().await;
             drop(landing);
             result
         }
@@ -127,7 +133,14 @@ impl<T: Send + Sync + 'static> Flights<T> {
         .shared();
         // A flight not polled yet cannot have completed, so it can be held weakly.
         if let Some(weak) = flight.downgrade() {
-            in_flight.insert(key, (number, weak));
+            match entry {
+                Entry::Occupied(mut gone) => {
+                    gone.insert((number, weak));
+                }
+                Entry::Vacant(free) => {
+                    free.insert((number, weak));
+                }
+            }
         }
         Ok(flight)
     }
@@ -138,7 +151,7 @@ impl<T: Send + Sync + 'static> Flights<T> {
 pub struct Coalescing<S> {
     inner: Arc<S>,
     samples: Flights<Vec<Sample>>,
-    keyed: Flights<Vec<KeyedSample>>,
+    keyed: Flights<KeyedSamples>,
 }
 
 impl<S> Coalescing<S> {
@@ -203,12 +216,15 @@ impl<S: MetricsStore + 'static> MetricsStore for Coalescing<S> {
         at: Option<Timestamp>,
         deadline: Duration,
     ) -> impl Future<Output = Result<Vec<Sample>>> + Send {
-        let (inner, text) = (Arc::clone(&self.inner), query.to_owned());
-        let shared = self
-            .samples
-            .answer((query.to_owned(), at, None), deadline, async move {
-                inner.instant_query(&text, at, deadline).await.map(Arc::new)
-            });
+        let inner = Arc::clone(&self.inner);
+        let key: Key = Arc::new((query.to_owned(), at, None));
+        let asked = Arc::clone(&key);
+        let shared = self.samples.answer(key, deadline, move || async move {
+            inner
+                .instant_query(&asked.0, at, deadline)
+                .await
+                .map(Arc::new)
+        });
         // The last one to let go of the flight usually takes the samples without copying them
         // (nobody else asked the same question at the same moment); otherwise they are copied.
         async move {
@@ -223,13 +239,16 @@ impl<S: MetricsStore + 'static> MetricsStore for Coalescing<S> {
         label: &str,
         at: Option<Timestamp>,
         deadline: Duration,
-    ) -> impl Future<Output = Result<Arc<Vec<KeyedSample>>>> + Send {
-        let (inner, text, by) = (Arc::clone(&self.inner), query.to_owned(), label.to_owned());
-        self.keyed.answer(
-            (query.to_owned(), at, Some(label.to_owned())),
-            deadline,
-            async move { inner.instant_query_by(&text, &by, at, deadline).await },
-        )
+    ) -> impl Future<Output = Result<Arc<KeyedSamples>>> + Send {
+        let inner = Arc::clone(&self.inner);
+        let key: Key = Arc::new((query.to_owned(), at, Some(label.to_owned())));
+        let asked = Arc::clone(&key);
+        self.keyed.answer(key, deadline, move || async move {
+            let (text, _, by) = &*asked;
+            inner
+                .instant_query_by(text, by.as_deref().unwrap_or_default(), at, deadline)
+                .await
+        })
     }
 
     fn range_query(

@@ -13,7 +13,8 @@ use jiff::Timestamp;
 use crate::config::{QueryMethod, StoreConfig};
 use crate::transport::Transport;
 use crate::{
-    Error, KeyedSample, Labels, MetricsStore, RangeSeries, Result, Sample, TimeRange, response, tls,
+    Error, KeyedSamples, Labels, MetricsStore, RangeSeries, Result, Sample, TimeRange, response,
+    tls,
 };
 
 /// How long a token or password read from its file is used before the file is read again.
@@ -32,7 +33,18 @@ pub struct HttpStore {
     /// Basic credentials written in the store URL (`http://user:password@host`), as reqwest and
     /// Go's client send them; the URL kept for messages has them removed.
     url_credential: Option<HeaderValue>,
+    /// The request target of each API path asked by POST, parsed once ([`POSTED_PATHS`]).
+    posted: Vec<(&'static str, http::Uri)>,
 }
+
+/// The API paths queries are sent to by POST (with the default method): their targets are
+/// parsed once, not on every query.
+const POSTED_PATHS: [&str; 4] = [
+    "/api/v1/query",
+    "/api/v1/query_range",
+    "/api/v1/series",
+    "/api/v1/label/__name__/values",
+];
 
 /// The store URL without its user part, and that part as a basic `Authorization` value.
 fn split_credentials(url: &str) -> Result<(String, Option<HeaderValue>)> {
@@ -113,7 +125,18 @@ impl HttpStore {
                 "choose one of a bearer token, basic auth or credentials in the URL: a request carries one Authorization header".to_owned(),
             ));
         }
+        let posted = POSTED_PATHS
+            .into_iter()
+            .map(|path| {
+                let target = transport.target(path);
+                let uri = target
+                    .parse()
+                    .map_err(|e| Error::Config(format!("the store URL's path with {path}: {e}")))?;
+                Ok((path, uri))
+            })
+            .collect::<Result<_>>()?;
         let store = HttpStore {
+            posted,
             transport,
             headers,
             base,
@@ -189,7 +212,14 @@ impl HttpStore {
         let builder = match method {
             QueryMethod::Post => Request::builder()
                 .method(Method::POST)
-                .uri(self.transport.target(path))
+                .uri(
+                    match self.posted.iter().find(|(posted, _)| *posted == path) {
+                        Some((_, target)) => target.clone(),
+                        None => self.transport.target(path).parse().map_err(|e| {
+                            Error::Config(format!("the store URL's path with {path}: {e}"))
+                        })?,
+                    },
+                )
                 .header(CONTENT_TYPE, "application/x-www-form-urlencoded"),
             QueryMethod::Get => Request::builder()
                 .method(Method::GET)
@@ -323,7 +353,7 @@ impl MetricsStore for HttpStore {
         label: &str,
         at: Option<Timestamp>,
         deadline: Duration,
-    ) -> Result<Arc<Vec<KeyedSample>>> {
+    ) -> Result<Arc<KeyedSamples>> {
         let (status, body) = self
             .call("/api/v1/query", instant_params(query, at), deadline)
             .await?;

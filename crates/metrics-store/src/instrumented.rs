@@ -10,7 +10,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::{Error, KeyedSample, Labels, MetricsStore, RangeSeries, Result, Sample, TimeRange};
+use crate::{Error, KeyedSamples, Labels, MetricsStore, RangeSeries, Result, Sample, TimeRange};
 
 /// Which store call.
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
@@ -113,13 +113,15 @@ impl<S> Instrumented<S> {
 
 impl<S> Instrumented<S> {
     /// Awaits one store call, counting and timing it as `operation`.
-    async fn timed<T>(
+    async fn timed<T, F: Future<Output = Result<T>>>(
         &self,
         operation: Operation,
-        call: impl Future<Output = Result<T>>,
+        call: impl FnOnce() -> F,
     ) -> Result<T> {
         let started = Instant::now();
-        let result = call.await;
+        // The call is made here, not handed in made: a future handed in is held twice in this
+        // one (as an argument and while awaited), and a store call's state is kilobytes.
+        let result = call().await;
         self.metrics.record(operation, started, &result);
         result
     }
@@ -132,10 +134,9 @@ impl<S: MetricsStore> MetricsStore for Instrumented<S> {
         range: TimeRange,
         deadline: Duration,
     ) -> Result<Vec<Labels>> {
-        self.timed(
-            Operation::Series,
-            self.inner.series(matchers, range, deadline),
-        )
+        self.timed(Operation::Series, || {
+            self.inner.series(matchers, range, deadline)
+        })
         .await
     }
 
@@ -145,10 +146,9 @@ impl<S: MetricsStore> MetricsStore for Instrumented<S> {
         range: TimeRange,
         deadline: Duration,
     ) -> Result<Vec<String>> {
-        self.timed(
-            Operation::Names,
-            self.inner.metric_names(matchers, range, deadline),
-        )
+        self.timed(Operation::Names, || {
+            self.inner.metric_names(matchers, range, deadline)
+        })
         .await
     }
 
@@ -156,7 +156,7 @@ impl<S: MetricsStore> MetricsStore for Instrumented<S> {
         &self,
         deadline: Duration,
     ) -> Result<std::collections::BTreeMap<String, String>> {
-        self.timed(Operation::Metadata, self.inner.metric_types(deadline))
+        self.timed(Operation::Metadata, || self.inner.metric_types(deadline))
             .await
     }
 
@@ -166,10 +166,9 @@ impl<S: MetricsStore> MetricsStore for Instrumented<S> {
         range: TimeRange,
         deadline: Duration,
     ) -> Result<Vec<Labels>> {
-        self.timed(
-            Operation::Series,
-            self.inner.series_shapes(matchers, range, deadline),
-        )
+        self.timed(Operation::Series, || {
+            self.inner.series_shapes(matchers, range, deadline)
+        })
         .await
     }
 
@@ -179,10 +178,9 @@ impl<S: MetricsStore> MetricsStore for Instrumented<S> {
         at: Option<Timestamp>,
         deadline: Duration,
     ) -> Result<Vec<Sample>> {
-        self.timed(
-            Operation::Query,
-            self.inner.instant_query(query, at, deadline),
-        )
+        self.timed(Operation::Query, || {
+            self.inner.instant_query(query, at, deadline)
+        })
         .await
     }
 
@@ -192,11 +190,10 @@ impl<S: MetricsStore> MetricsStore for Instrumented<S> {
         label: &str,
         at: Option<Timestamp>,
         deadline: Duration,
-    ) -> Result<std::sync::Arc<Vec<KeyedSample>>> {
-        self.timed(
-            Operation::Query,
-            self.inner.instant_query_by(query, label, at, deadline),
-        )
+    ) -> Result<std::sync::Arc<KeyedSamples>> {
+        self.timed(Operation::Query, || {
+            self.inner.instant_query_by(query, label, at, deadline)
+        })
         .await
     }
 
@@ -207,10 +204,9 @@ impl<S: MetricsStore> MetricsStore for Instrumented<S> {
         step: Duration,
         deadline: Duration,
     ) -> Result<Vec<RangeSeries>> {
-        self.timed(
-            Operation::QueryRange,
-            self.inner.range_query(query, range, step, deadline),
-        )
+        self.timed(Operation::QueryRange, || {
+            self.inner.range_query(query, range, step, deadline)
+        })
         .await
     }
 }

@@ -20,6 +20,7 @@ mod config;
 mod error;
 mod http;
 mod instrumented;
+mod keyed_samples;
 mod response;
 mod shapes;
 mod tls;
@@ -30,6 +31,7 @@ pub use config::{BasicAuth, QueryMethod, StoreConfig};
 pub use error::{Error, Result};
 pub use http::HttpStore;
 pub use instrumented::{Instrumented, StoreMetrics};
+pub use keyed_samples::{KeyedSample, KeyedSamples};
 pub use shapes::shapes_of;
 
 /// A series' labels, `__name__` included where the store returns it.
@@ -40,18 +42,6 @@ pub type Labels = BTreeMap<String, String>;
 pub struct Sample {
     /// The series' labels.
     pub labels: Labels,
-    /// The sample's own time (for an instant query, the evaluation time).
-    pub timestamp: Timestamp,
-    /// The value; may be NaN or infinite, as the store computed it.
-    pub value: f64,
-}
-
-/// One element of an instant vector reduced to the value of one of its labels: all that
-/// answering per object (a pod's rate, a service's latency) needs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct KeyedSample {
-    /// The value of the label the query was keyed by (the object's name).
-    pub key: String,
     /// The sample's own time (for an instant query, the evaluation time).
     pub timestamp: Timestamp,
     /// The value; may be NaN or infinite, as the store computed it.
@@ -84,17 +74,17 @@ pub fn read_instant_answer(body: &[u8]) -> Result<Vec<Sample>> {
 
 /// Reads the body of a successful `/api/v1/query` answer as [`HttpStore`] does for
 /// [`MetricsStore::instant_query_by`] with `label`.
-pub fn read_instant_answer_by(body: &[u8], label: &str) -> Result<Vec<KeyedSample>> {
+pub fn read_instant_answer_by(body: &[u8], label: &str) -> Result<KeyedSamples> {
     response::instant_by(200, body, label)
 }
 
 /// `samples` reduced to their label `label`, those without it left out.
-fn keyed_by(samples: Vec<Sample>, label: &str) -> Vec<KeyedSample> {
+fn keyed_by(samples: &[Sample], label: &str) -> KeyedSamples {
     samples
-        .into_iter()
-        .filter_map(|mut sample| {
+        .iter()
+        .filter_map(|sample| {
             Some(KeyedSample {
-                key: sample.labels.remove(label)?,
+                key: sample.labels.get(label)?,
                 timestamp: sample.timestamp,
                 value: sample.value,
             })
@@ -181,10 +171,10 @@ pub trait MetricsStore: Send + Sync {
         label: &str,
         at: Option<Timestamp>,
         deadline: Duration,
-    ) -> impl Future<Output = Result<Arc<Vec<KeyedSample>>>> + Send {
+    ) -> impl Future<Output = Result<Arc<KeyedSamples>>> + Send {
         async move {
             let samples = self.instant_query(query, at, deadline).await?;
-            Ok(Arc::new(keyed_by(samples, label)))
+            Ok(Arc::new(keyed_by(&samples, label)))
         }
     }
 

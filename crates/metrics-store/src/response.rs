@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::{Error, KeyedSample, Labels, RangeSeries, Result, Sample};
+use crate::{Error, KeyedSamples, Labels, RangeSeries, Result, Sample};
 
 mod keyed;
 
@@ -270,7 +270,7 @@ pub(crate) fn instant(status: u16, body: &[u8]) -> Result<Vec<Sample>> {
 
 /// The answer to `/api/v1/query` keyed by the label `label`: each element of a vector that has
 /// it, nothing for a scalar (it has no labels).
-pub(crate) fn instant_by(status: u16, body: &[u8], label: &str) -> Result<Vec<KeyedSample>> {
+pub(crate) fn instant_by(status: u16, body: &[u8], label: &str) -> Result<KeyedSamples> {
     // The common answer, read straight from the bytes; anything else (and every error) is
     // serde's to read.
     if let Some(samples) = keyed::read(body, label) {
@@ -280,12 +280,12 @@ pub(crate) fn instant_by(status: u16, body: &[u8], label: &str) -> Result<Vec<Ke
 }
 
 /// [`instant_by`] through serde: the reference the byte reader agrees with.
-fn instant_by_serde(status: u16, body: &[u8], label: &str) -> Result<Vec<KeyedSample>> {
+fn instant_by_serde(status: u16, body: &[u8], label: &str) -> Result<KeyedSamples> {
     let elements = match instant_result::<RawElement<'_>>(status, body)? {
         InstantResult::Vector(elements) => elements,
-        InstantResult::Scalar(_) => return Ok(Vec::new()),
+        InstantResult::Scalar(_) => return Ok(KeyedSamples::default()),
     };
-    let mut keyed = Vec::with_capacity(elements.len());
+    let mut keyed = KeyedSamples::with_capacity(elements.len(), 0);
     for element in elements {
         // Every element is read whole, so a garbled answer is refused whether or not the
         // element has the label.
@@ -295,11 +295,7 @@ fn instant_by_serde(status: u16, body: &[u8], label: &str) -> Result<Vec<KeyedSa
         );
         let key = label_value(element.metric, label).map_err(|e| bad(status, e.to_string()))?;
         if let Some(key) = key {
-            keyed.push(KeyedSample {
-                key,
-                timestamp,
-                value,
-            });
+            keyed.push(&key, timestamp, value);
         }
     }
     Ok(keyed)
@@ -417,15 +413,19 @@ mod tests {
             2,
             "the sample without `pod` is left out: {keyed:?}"
         );
+        let read: Vec<_> = keyed
+            .iter()
+            .map(|s| (s.key, s.value, s.timestamp.as_millisecond()))
+            .collect();
         assert_eq!(
-            (keyed[0].key.as_str(), keyed[0].value),
+            (read[0].0, read[0].1),
             ("a", 1.5),
             "the other labels skipped"
         );
-        assert_eq!(keyed[0].timestamp.as_millisecond(), 1_767_225_600_500);
+        assert_eq!(read[0].2, 1_767_225_600_500);
         // Escapes in a label's name and value are read as JSON means them.
-        assert_eq!(keyed[1].key, "b\"c");
-        assert!(keyed[1].value.is_nan());
+        assert_eq!(read[1].0, "b\"c");
+        assert!(read[1].1.is_nan());
         let scalar = instant_by(
             200,
             br#"{"status":"success","data":{"resultType":"scalar","result":[1767225600,"1"]}}"#,

@@ -38,6 +38,9 @@ const IDLE_FOR: Duration = Duration::from_secs(50);
 /// requests each use one, so this is the parallelism kept warm.
 const MAX_IDLE: usize = 32;
 
+/// How long an idle connection waits before putting another back checks it is still open.
+const RECHECK_AFTER: Duration = Duration::from_secs(1);
+
 /// A TCP or TLS stream, as hyper reads and writes it.
 trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
 
@@ -170,7 +173,9 @@ impl Transport {
         loop {
             let (connection, pooled) = match self.checkout() {
                 Some(connection) => (connection, true),
-                None => (self.connect().await?, false),
+                // Boxed: connecting (TCP, then a TLS handshake) is rare on a kept connection
+                // but its state is large, and every request's future would carry its room.
+                None => (Box::pin(self.connect()).await?, false),
             };
             match self.exchange(connection, request).await {
                 Ok(answer) => return Ok(answer),
@@ -205,11 +210,13 @@ impl Transport {
     }
 
     /// Keeps `connection` for the next request; connections gone stale while they waited (too
-    /// old, or closed by the store) are closed now, so none lingers under newer ones.
+    /// old, or closed by the store) are closed now, so none lingers under newer ones. Those
+    /// idle for less than [`RECHECK_AFTER`] are kept unchecked: a busy pool is not polled
+    /// whole on every answer (a connection is checked anyway when it is taken).
     fn put_back(&self, mut connection: Pooled) {
         connection.idle_since = Instant::now();
         if let Ok(mut idle) = self.idle.lock() {
-            idle.retain_mut(Pooled::is_usable);
+            idle.retain_mut(|idle| idle.idle_since.elapsed() < RECHECK_AFTER || idle.is_usable());
             if idle.len() < MAX_IDLE {
                 idle.push(connection);
             }
@@ -293,19 +300,26 @@ impl Transport {
                 Ok((status, body.to_bytes()))
             });
             std::future::poll_fn(|cx| {
-                if let Poll::Ready(outcome) = work.as_mut().poll(cx) {
-                    return Poll::Ready(outcome);
-                }
-                if let Some(open) = connection.as_mut()
-                    && let Poll::Ready(ended) = Pin::new(open).poll(cx)
-                {
-                    if let Err(error) = ended {
-                        tracing::debug!(url = %self.url, %error, "store connection failed");
+                // What the connection reads it hands to the request through a channel, waking
+                // this very task: the request is polled again at once, so the answer is taken
+                // in this poll instead of after a round through the scheduler (and the whole
+                // chain of futures above) per step — the head, then each piece of the body.
+                for _ in 0..EXCHANGE_ROUNDS {
+                    if let Poll::Ready(outcome) = work.as_mut().poll(cx) {
+                        return Poll::Ready(outcome);
                     }
-                    // Dropping the ended connection fails (or hands back unsent) what the
-                    // request still waits for, unless the answer is already complete.
-                    *connection = None;
-                    return work.as_mut().poll(cx);
+                    let Some(open) = connection.as_mut() else {
+                        return Poll::Pending;
+                    };
+                    if let Poll::Ready(ended) = Pin::new(open).poll(cx) {
+                        if let Err(error) = ended {
+                            tracing::debug!(url = %self.url, %error, "store connection failed");
+                        }
+                        // Dropping the ended connection fails (or hands back unsent) what the
+                        // request still waits for, unless the answer is already complete.
+                        *connection = None;
+                        return work.as_mut().poll(cx);
+                    }
                 }
                 Poll::Pending
             })
@@ -317,6 +331,11 @@ impl Transport {
         outcome
     }
 }
+
+/// How many times one poll of an exchange polls the request and its connection in turn: the
+/// connection reads the answer's head and body, the request takes them, in one poll when they
+/// arrived together.
+const EXCHANGE_ROUNDS: usize = 4;
 
 /// An error with its sources, so the reason names the root cause ("connection reset").
 fn chain(error: &dyn std::error::Error) -> String {

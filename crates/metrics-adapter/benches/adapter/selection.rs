@@ -147,12 +147,8 @@ pub async fn selection(report: &mut Report) -> BenchResult {
             metric_label_selector: None,
         };
         let answer = provider.custom(&request, QUERY_TIMEOUT).await?;
-        if answer.rows.len() != selected {
-            return Err(format!(
-                "{selector}: {} values, expected {selected}",
-                answer.rows.len()
-            )
-            .into());
+        if answer.len() != selected {
+            return Err(format!("{selector}: {} values, expected {selected}", answer.len()).into());
         }
         let sent = store
             .queries

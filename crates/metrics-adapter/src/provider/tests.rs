@@ -1,4 +1,5 @@
 use super::*;
+use metrics_store::{KeyedSample, KeyedSamples};
 
 #[test]
 fn kinds_of_resources() {
@@ -31,7 +32,7 @@ fn empty_selectors_select_everything_and_bad_ones_are_400() {
 /// shared by other callers would.
 struct KeptAnswerStore {
     queries: std::sync::atomic::AtomicUsize,
-    answer: Arc<Vec<KeyedSample>>,
+    answer: Arc<KeyedSamples>,
 }
 
 impl KeptAnswerStore {
@@ -40,8 +41,8 @@ impl KeptAnswerStore {
         let answer = ["a", "b", "c", "d"]
             .into_iter()
             .zip([1.5, 2.0, 0.25, f64::NAN])
-            .map(|(pod, value)| KeyedSample {
-                key: pod.to_owned(),
+            .map(|(key, value)| KeyedSample {
+                key,
                 timestamp,
                 value,
             })
@@ -81,7 +82,7 @@ impl MetricsStore for KeptAnswerStore {
         Ok(keyed
             .iter()
             .map(|sample| metrics_store::Sample {
-                labels: BTreeMap::from([("pod".to_owned(), sample.key.clone())]),
+                labels: BTreeMap::from([("pod".to_owned(), sample.key.to_owned())]),
                 timestamp: sample.timestamp,
                 value: sample.value,
             })
@@ -94,7 +95,7 @@ impl MetricsStore for KeptAnswerStore {
         label: &str,
         _at: Option<jiff::Timestamp>,
         _deadline: Duration,
-    ) -> metrics_store::Result<Arc<Vec<KeyedSample>>> {
+    ) -> metrics_store::Result<Arc<KeyedSamples>> {
         self.queries
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -143,9 +144,8 @@ fn pods_request<'a>(pods: &'a GroupResource, name: &'a str) -> CustomRequest<'a>
 /// (name, value) of each row.
 fn rows(answer: v1beta2::MetricValueRows) -> Vec<(String, String)> {
     answer
-        .rows
-        .into_iter()
-        .map(|row| (row.name, row.value.to_string()))
+        .rows()
+        .map(|row| (row.name.to_owned(), row.value.to_string()))
         .collect()
 }
 
@@ -176,8 +176,7 @@ async fn requests_coalesced_on_one_store_query_each_get_every_row() -> Result<()
         assert_eq!(answer.object.namespace.as_deref(), Some("shop"));
         assert!(
             answer
-                .rows
-                .iter()
+                .rows()
                 .all(|row| row.timestamp.0.as_second() == 1_795_000_000),
             "each value carries its sample's own time, not the request's"
         );
@@ -207,6 +206,10 @@ async fn a_shared_answer_is_read_without_being_taken() -> Result<()> {
         panic!("d has no finite value");
     };
     assert_eq!(error.status().code, Some(404), "{error}");
-    assert_eq!(store.answer[1].key, "b", "the store's answer is intact");
+    assert_eq!(
+        store.answer.get(1).map(|sample| sample.key),
+        Some("b"),
+        "the store's answer is intact"
+    );
     Ok(())
 }

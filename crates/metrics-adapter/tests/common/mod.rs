@@ -13,7 +13,7 @@ use metrics_adapter::defaults::{DEFAULT_WINDOW, default_spec};
 use metrics_adapter::objects::ObjectIndex;
 use metrics_adapter::provider::Provider;
 use metrics_adapter::registry::Registry;
-use metrics_adapter::server::{Server, router};
+use metrics_adapter::server::{Server, dispatch, router};
 use metrics_store::MetricsStore;
 use serde_json::Value;
 use test_support::Series;
@@ -135,15 +135,35 @@ impl Adapter {
         Self::start_provider(provider, query_timeout).await
     }
 
-    /// The router over `provider`.
+    /// `provider` answering as the adapter does ([`dispatch`]: plain custom-metrics value
+    /// paths straight, the rest through the router).
     pub async fn start_provider<S: MetricsStore + 'static>(
         provider: Provider<S>,
         query_timeout: Duration,
     ) -> Result<Self, Box<dyn std::error::Error>> {
         let server = Arc::new(Server::new(provider, query_timeout));
+        let routes = router(Arc::clone(&server));
+        let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
+            let (server, routes) = (Arc::clone(&server), routes.clone());
+            async move { dispatch(&server, routes, request).await }
+        });
+        Self::serve(app).await
+    }
+
+    /// The router alone over `store` (no straight answers), to compare with [`dispatch`].
+    pub async fn start_router_only<S: MetricsStore + 'static>(
+        registry: Arc<Registry>,
+        store: S,
+        query_timeout: Duration,
+    ) -> Result<Self, Box<dyn std::error::Error>> {
+        let provider = Provider::new(registry, Arc::new(store));
+        Self::serve(router(Arc::new(Server::new(provider, query_timeout)))).await
+    }
+
+    /// Serves `app` on a loopback port.
+    async fn serve(app: axum::Router) -> Result<Self, Box<dyn std::error::Error>> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
-        let app = router(server);
         let task = tokio::spawn(async move {
             if let Err(error) = axum::serve(listener, app).await {
                 eprintln!("adapter stopped: {error}");

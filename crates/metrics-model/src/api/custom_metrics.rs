@@ -64,6 +64,7 @@ pub mod v1beta2 {
     /// API version and namespace, the metric, the window) and a row per described object, so
     /// an answer of many objects is neither built nor written item by item in full
     /// ([`crate::api::list_json::to_vec`] writes it as the [`MetricValueList`] it converts to).
+    /// The rows' names are kept one after the other in one string, not a string each.
     #[derive(Debug, Clone, Default, PartialEq)]
     pub struct MetricValueRows {
         /// Every described object's reference but its name (this `name` is not used).
@@ -72,27 +73,93 @@ pub mod v1beta2 {
         pub metric: MetricIdentifier,
         /// The window a rate was computed over, the same for every row.
         pub window_seconds: Option<i64>,
-        /// One row per described object.
-        pub rows: Vec<MetricValueRow>,
+        /// Every row's object name, one after the other.
+        names: String,
+        rows: Vec<RowValues>,
+    }
+
+    /// A row without its name: where the name ends in `names` (it starts where the one before
+    /// ended), the time and the value.
+    #[derive(Debug, Clone, PartialEq)]
+    struct RowValues {
+        name_end: usize,
+        timestamp: Time,
+        value: Quantity,
     }
 
     /// What one item of [`MetricValueRows`] has alone.
-    #[derive(Debug, Clone, PartialEq)]
-    pub struct MetricValueRow {
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    pub struct MetricValueRow<'a> {
         /// The described object's name.
-        pub name: String,
+        pub name: &'a str,
         /// When the value was produced: the sample's own time.
-        pub timestamp: Time,
+        pub timestamp: &'a Time,
         /// The value.
         pub value: Quantity,
     }
 
     impl MetricValueRows {
+        /// No rows yet, of objects like `object` (its name unused), for `metric` over
+        /// `window_seconds`.
+        pub fn new(
+            object: ObjectReference,
+            metric: MetricIdentifier,
+            window_seconds: Option<i64>,
+        ) -> Self {
+            MetricValueRows {
+                object,
+                metric,
+                window_seconds,
+                ..MetricValueRows::default()
+            }
+        }
+
+        /// Makes room for `rows` more rows whose names take `name_bytes` in all.
+        pub fn reserve(&mut self, rows: usize, name_bytes: usize) {
+            self.rows.reserve(rows);
+            self.names.reserve(name_bytes);
+        }
+
+        /// Appends a row.
+        pub fn push(&mut self, name: &str, timestamp: Time, value: Quantity) {
+            self.names.push_str(name);
+            self.rows.push(RowValues {
+                name_end: self.names.len(),
+                timestamp,
+                value,
+            });
+        }
+
+        /// How many rows there are.
+        pub fn len(&self) -> usize {
+            self.rows.len()
+        }
+
+        /// Whether there are none.
+        pub fn is_empty(&self) -> bool {
+            self.rows.is_empty()
+        }
+
+        /// The rows in order.
+        pub fn rows(&self) -> impl ExactSizeIterator<Item = MetricValueRow<'_>> + '_ {
+            let mut start = 0;
+            self.rows.iter().map(move |row| {
+                // Every end was a char boundary when it was pushed.
+                let name = self.names.get(start..row.name_end).unwrap_or_default();
+                start = row.name_end;
+                MetricValueRow {
+                    name,
+                    timestamp: &row.timestamp,
+                    value: row.value,
+                }
+            })
+        }
+
         /// The full item `row` stands for.
-        pub fn item(&self, row: &MetricValueRow) -> MetricValue {
+        pub fn item(&self, row: MetricValueRow<'_>) -> MetricValue {
             MetricValue {
                 described_object: ObjectReference {
-                    name: Some(row.name.clone()),
+                    name: Some(row.name.to_owned()),
                     ..self.object.clone()
                 },
                 metric: self.metric.clone(),
@@ -108,7 +175,7 @@ pub mod v1beta2 {
         fn from(rows: &MetricValueRows) -> Self {
             MetricValueList {
                 metadata: ListMeta::default(),
-                items: rows.rows.iter().map(|row| rows.item(row)).collect(),
+                items: rows.rows().map(|row| rows.item(row)).collect(),
             }
         }
     }

@@ -7,14 +7,20 @@
 //! and each row is written as the template's pieces with its own three values between them
 //! (each still written by serde, so escaping and formats are serde's; a timestamp equal to the
 //! row before's, as in an instant query's answer, is copied). When the template cannot be cut
-//! unambiguously, the whole list is written by serde. This takes a fraction of the time
+//! unambiguously, the whole list is written by serde. Templates of recent shapes without a
+//! metric selector are kept, so the cutting is done once per shape. This takes a fraction of the time
 //! of building the items and serializing them (see the `answer` bench of `metrics-adapter`);
 //! `tests.rs` checks the bytes against serde's over random answers.
 
+use std::sync::{Arc, Mutex};
+
+use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde::Serialize;
 
-use super::custom_metrics::v1beta2::{MetricValue, MetricValueList, MetricValueRows};
+use super::custom_metrics::v1beta2::{
+    MetricIdentifier, MetricValue, MetricValueList, MetricValueRow, MetricValueRows,
+};
 
 /// The marker name: control characters no object name has, escaped by serde as `\u0001`.
 const NAME_MARKER: &str = "\u{1}\u{2}sextant-name\u{2}\u{1}";
@@ -22,38 +28,96 @@ const NAME_MARKER: &str = "\u{1}\u{2}sextant-name\u{2}\u{1}";
 /// `rows` as serde_json writes the list they stand for
 /// (`serde_json::to_vec(&MetricValueList::from(rows))`).
 pub fn to_vec(rows: &MetricValueRows) -> serde_json::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(256 + 256 * rows.rows.len());
+    let mut out = Vec::with_capacity(256 + 256 * rows.len());
     serde_json::to_writer(&mut out, &MetricValueList::default())?;
     // The envelope ends with its empty items, `[]}`: the items go between the brackets.
-    let (Some(first), true) = (rows.rows.first(), out.ends_with(b"[]}")) else {
+    let (Some(first), true) = (rows.rows().next(), out.ends_with(b"[]}")) else {
         return serde_json::to_vec(&MetricValueList::from(rows));
     };
-    let Some(template) = Template::of(&rows.item(first))? else {
+    let Some(template) = template(rows, first)? else {
         return serde_json::to_vec(&MetricValueList::from(rows));
     };
     out.truncate(out.len() - 2);
+    // Between two rows: the end of one item, the comma and the start of the next, in one.
+    let between = [&template.pieces[3][..], b",", &template.pieces[0]].concat();
+    // A timestamp as written and the piece after it, for the rows that share it.
     let mut last_time: Option<(&Time, Vec<u8>)> = None;
-    for (index, row) in rows.rows.iter().enumerate() {
-        if index > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(&template.pieces[0]);
-        write_str(&mut out, &row.name)?;
+    for (index, row) in rows.rows().enumerate() {
+        out.extend_from_slice(if index == 0 {
+            &template.pieces[0]
+        } else {
+            &between
+        });
+        write_str(&mut out, row.name)?;
         out.extend_from_slice(&template.pieces[1]);
         match &last_time {
-            Some((time, text)) if *time == &row.timestamp => out.extend_from_slice(text),
+            Some((time, text)) if *time == row.timestamp => out.extend_from_slice(text),
             _ => {
-                let text = serde_json::to_vec(&WireTime(&row.timestamp))?;
+                let mut text = serde_json::to_vec(&WireTime(row.timestamp))?;
+                text.extend_from_slice(&template.pieces[2]);
                 out.extend_from_slice(&text);
-                last_time = Some((&row.timestamp, text));
+                last_time = Some((row.timestamp, text));
             }
         }
-        out.extend_from_slice(&template.pieces[2]);
         row.value.write_json(&mut out);
-        out.extend_from_slice(&template.pieces[3]);
     }
+    out.extend_from_slice(&template.pieces[3]);
     out.extend_from_slice(b"]}");
     Ok(out)
+}
+
+/// How many answer shapes' templates are kept.
+const TEMPLATES_KEPT: usize = 64;
+
+/// The templates of the shapes answered lately, so a template is cut once per shape (objects'
+/// kind and namespace, metric, window), not once per answer. Only shapes without a metric
+/// selector are kept: nothing else in their text reads like a name, a timestamp or a value, so
+/// their pieces are the same whatever the rows.
+static TEMPLATES: Mutex<Vec<(Shape, Arc<Template>)>> = Mutex::new(Vec::new());
+
+/// What an answer's template depends on.
+struct Shape {
+    object: ObjectReference,
+    metric: MetricIdentifier,
+    window_seconds: Option<i64>,
+}
+
+/// The template of the answer `rows`, whose first row is `first`: kept from an answer of the
+/// same shape, or cut now (and kept); `None` when it cannot be cut.
+fn template(
+    rows: &MetricValueRows,
+    first: MetricValueRow<'_>,
+) -> serde_json::Result<Option<Arc<Template>>> {
+    let keep = rows.metric.selector.is_none();
+    let same = |shape: &Shape| {
+        shape.window_seconds == rows.window_seconds
+            && shape.metric == rows.metric
+            && shape.object == rows.object
+    };
+    if keep
+        && let Ok(kept) = TEMPLATES.lock()
+        && let Some((_, template)) = kept.iter().find(|(shape, _)| same(shape))
+    {
+        return Ok(Some(Arc::clone(template)));
+    }
+    let Some(template) = Template::of(&rows.item(first))? else {
+        return Ok(None);
+    };
+    let template = Arc::new(template);
+    if keep && let Ok(mut kept) = TEMPLATES.lock() {
+        if kept.len() >= TEMPLATES_KEPT {
+            kept.remove(0);
+        }
+        kept.push((
+            Shape {
+                object: rows.object.clone(),
+                metric: rows.metric.clone(),
+                window_seconds: rows.window_seconds,
+            },
+            Arc::clone(&template),
+        ));
+    }
+    Ok(Some(template))
 }
 
 /// `text` as a JSON string, as serde_json writes it: quoted as it is when nothing in it needs

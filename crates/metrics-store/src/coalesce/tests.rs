@@ -73,8 +73,8 @@ async fn concurrent_callers_share_one_answer_without_copying_it() {
     );
     let (first, second) = (first.unwrap(), second.unwrap());
     assert!(Arc::ptr_eq(&first, &second), "one answer, not two copies");
-    assert_eq!(first[0].key, "web-1");
-    assert_eq!(first[0].value, 4.5);
+    assert_eq!(first.get(0).unwrap().key, "web-1");
+    assert_eq!(first.get(0).unwrap().value, 4.5);
     // Keyed by another label is another question: its own flight, and no sample has the label.
     assert!(other_label.unwrap().is_empty());
     assert_eq!(queries_received(&fault), 2);

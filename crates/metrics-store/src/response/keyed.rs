@@ -4,20 +4,20 @@
 //! serde_json spends about 3,300 instructions per element of such an answer (UTF-8 checks of
 //! every string, the `metric` object kept as raw text and read again, a visitor per field):
 //! two thirds of the adapter's own work per answer. This reader checks the body is UTF-8 once,
-//! walks the bytes once and copies only the key. It is strict and has no errors of its own:
-//! anything but a well-formed UTF-8 successful vector whose key and value strings have no
-//! escapes — an error envelope, a scalar, malformed JSON, a duplicate field, an escape, a
-//! control character — makes it give
-//! up (`None`), and the serde reader ([`super::instant_by`]) answers, with its own error when
-//! there is one. So whenever this reader answers, it answers what serde would have (pinned by
+//! walks the bytes once and copies only the keys, into one string for all. It is strict and
+//! has no errors of its own: anything but a well-formed UTF-8 successful vector whose key and
+//! value strings have no escapes — an error envelope, a scalar, malformed JSON, a duplicate
+//! field, an escape, a control character — makes it give up (`None`), and the serde reader
+//! ([`super::instant_by`]) answers, with its own error when there is one. So whenever this
+//! reader answers, it answers what serde would have (pinned by
 //! a property test against it).
 
 use jiff::Timestamp;
 
-use crate::KeyedSample;
+use crate::KeyedSamples;
 
 /// The vector's elements keyed by `label`, read without serde; `None` to let serde decide.
-pub(super) fn read(body: &[u8], label: &str) -> Option<Vec<KeyedSample>> {
+pub(super) fn read(body: &[u8], label: &str) -> Option<KeyedSamples> {
     // Checked once, so every string in it is text without a check of its own.
     let text = std::str::from_utf8(body).ok()?;
     let mut cursor = Cursor {
@@ -230,7 +230,7 @@ impl<'a> Cursor<'a> {
 
     /// `data`: `resultType` `vector`, then its `result` (as both stores write them; the other
     /// order is left to serde, which refuses it for keyed samples).
-    fn data(&mut self, label: &str) -> Option<Vec<KeyedSample>> {
+    fn data(&mut self, label: &str) -> Option<KeyedSamples> {
         let (mut result_type, mut samples) = (None, None);
         self.object(|cursor, key| match key {
             b"resultType" => once(&mut result_type, cursor.string_bytes()?),
@@ -243,9 +243,11 @@ impl<'a> Cursor<'a> {
     }
 
     /// The vector's elements: each read whole, kept when it has the label.
-    fn elements(&mut self, label: &str) -> Option<Vec<KeyedSample>> {
-        // An element takes some 50 bytes at least: room for all without growing, mostly.
-        let mut samples = Vec::with_capacity((self.body.len() - self.at) / 64);
+    fn elements(&mut self, label: &str) -> Option<KeyedSamples> {
+        // An element takes some 50 bytes at least, its key a few: room for all without
+        // growing, mostly.
+        let room = (self.body.len() - self.at) / 64;
+        let mut samples = KeyedSamples::with_capacity(room, room * 16);
         self.array(|cursor| {
             let start = cursor.at;
             let (key, (timestamp, value)) = match cursor.compact_element(label) {
@@ -256,11 +258,7 @@ impl<'a> Cursor<'a> {
                 }
             };
             if let Some(key) = key {
-                samples.push(KeyedSample {
-                    key,
-                    timestamp,
-                    value,
-                });
+                samples.push(key, timestamp, value);
             }
             Some(())
         })?;
@@ -270,10 +268,13 @@ impl<'a> Cursor<'a> {
     /// An element written as both stores write it, `{"metric":{…},"value":[…]}` with no
     /// space, read without looking its fields up; `None` for anything else, which
     /// [`Cursor::element`] then reads from the same start.
-    fn compact_element(&mut self, label: &str) -> Option<(Option<String>, (Timestamp, f64))> {
+    fn compact_element(&mut self, label: &str) -> Option<(Option<&'a str>, (Timestamp, f64))> {
         self.whitespace();
         self.literal(br#"{"metric":"#)?;
-        let key = self.label(label)?;
+        let key = match self.only_label(label) {
+            Some(value) => Some(value),
+            None => self.label(label)?,
+        };
         self.literal(br#","value":"#)?;
         let point = self.point()?;
         self.literal(b"}")?;
@@ -281,7 +282,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// An element whose fields come in any order, with any space and other fields.
-    fn element(&mut self, label: &str) -> Option<(Option<String>, (Timestamp, f64))> {
+    fn element(&mut self, label: &str) -> Option<(Option<&'a str>, (Timestamp, f64))> {
         let (mut key, mut value) = (None, None);
         self.object(|cursor, field| match field {
             b"metric" => once(&mut key, cursor.label(label)?),
@@ -291,15 +292,32 @@ impl<'a> Cursor<'a> {
         Some((key?, value?))
     }
 
+    /// A `metric` object holding `label` alone, as `sum by (label)` answers
+    /// (`{"pod":"web-1"}`), read without looking the name up; `None`, the cursor unmoved, for
+    /// anything else, which [`Cursor::label`] then reads.
+    fn only_label(&mut self, label: &str) -> Option<&'a str> {
+        let rest = self.body.get(self.at..)?;
+        let value = rest
+            .strip_prefix(b"{\"")?
+            .strip_prefix(label.as_bytes())?
+            .strip_prefix(b"\":\"")?;
+        let length = value.iter().take_while(|&&b| PLAIN[usize::from(b)]).count();
+        value.get(length..)?.starts_with(b"\"}").then_some(())?;
+        let start = self.body.len() - value.len();
+        let text = self.text.get(start..start + length)?;
+        self.at = start + length + 2;
+        Some(text)
+    }
+
     /// A `metric` object of string labels: the value of `label`, if it has it.
-    fn label(&mut self, label: &str) -> Option<Option<String>> {
+    fn label(&mut self, label: &str) -> Option<Option<&'a str>> {
         let mut found = None;
         let mut duplicate = false;
         self.object(|cursor, name| {
             let value = cursor.string()?;
             if name == label.as_bytes() {
                 duplicate |= found.is_some();
-                found = Some(value.to_owned());
+                found = Some(value);
             }
             Some(())
         })?;
@@ -309,10 +327,18 @@ impl<'a> Cursor<'a> {
     /// A `[seconds, "value"]` pair, read as the serde reader reads it.
     fn point(&mut self) -> Option<(Timestamp, f64)> {
         self.expect(b'[')?;
+        // The time written as the sample before's, followed by its comma, is that sample's
+        // time, read without reading the number again.
+        if let Some((last, timestamp)) = self.last_time
+            && let Some(after) = self.body.get(self.at..)?.strip_prefix(last)
+            && after.first() == Some(&b',')
+        {
+            self.at += last.len() + 1;
+            return Some((timestamp, self.value_text()?));
+        }
         let seconds = self.number()?;
         self.expect(b',')?;
-        let text = self.string()?;
-        self.expect(b']')?;
+        let value = self.value_text()?;
         let timestamp = match self.last_time {
             Some((last, timestamp)) if last == seconds => timestamp,
             _ => {
@@ -326,11 +352,17 @@ impl<'a> Cursor<'a> {
                 timestamp
             }
         };
-        let value = match plain_decimal(text) {
-            Some(value) => value,
-            None => super::value(200, text).ok()?,
-        };
         Some((timestamp, value))
+    }
+
+    /// A point's `"value"]`, read as the serde reader reads it.
+    fn value_text(&mut self) -> Option<f64> {
+        let text = self.string()?;
+        self.expect(b']')?;
+        match plain_decimal(text) {
+            Some(value) => Some(value),
+            None => super::value(200, text).ok(),
+        }
     }
 }
 

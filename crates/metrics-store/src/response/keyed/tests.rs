@@ -6,12 +6,12 @@ use super::*;
 use crate::response::instant_by_serde;
 
 /// What a reader answered, comparable (NaN equals NaN here).
-fn comparable(samples: &[KeyedSample]) -> Vec<(String, i64, u64)> {
+fn comparable(samples: &KeyedSamples) -> Vec<(String, i64, u64)> {
     samples
         .iter()
         .map(|s| {
             (
-                s.key.clone(),
+                s.key.to_owned(),
                 s.timestamp.as_millisecond(),
                 s.value.to_bits(),
             )
@@ -25,11 +25,14 @@ const PROMETHEUS: &str = r#"{"status":"success","data":{"resultType":"vector","r
 fn reads_prometheus_answer_keyed_by_the_label_and_skips_elements_without_it() {
     let samples = read(PROMETHEUS.as_bytes(), "pod").unwrap();
     assert_eq!(samples.len(), 2);
-    assert_eq!(samples[0].key, "web-1");
-    assert_eq!(samples[0].value, 4.5);
-    assert_eq!(samples[0].timestamp.as_millisecond(), 1_795_000_000_123);
-    assert_eq!(samples[1].key, "web-2");
-    assert!(samples[1].value.is_nan());
+    assert_eq!(samples.get(0).unwrap().key, "web-1");
+    assert_eq!(samples.get(0).unwrap().value, 4.5);
+    assert_eq!(
+        samples.get(0).unwrap().timestamp.as_millisecond(),
+        1_795_000_000_123
+    );
+    assert_eq!(samples.get(1).unwrap().key, "web-2");
+    assert!(samples.get(1).unwrap().value.is_nan());
     assert_eq!(
         comparable(&samples),
         comparable(&instant_by_serde(200, PROMETHEUS.as_bytes(), "pod").unwrap())
@@ -41,7 +44,10 @@ fn reads_victoria_metrics_answer_with_fields_prometheus_does_not_send() {
     let body = br#"{"status":"success","isPartial":false,"data":{"resultType":"vector","result":[
         {"metric":{"pod":"a"},"value":[1700000000,"3"]}]},"stats":{"seriesFetched":"1","executionTimeMsec":0},"warnings":[null,true,-1.5e-3]}"#;
     let samples = read(body, "pod").unwrap();
-    assert_eq!((samples[0].key.as_str(), samples[0].value), ("a", 3.0));
+    assert_eq!(
+        (samples.get(0).unwrap().key, samples.get(0).unwrap().value),
+        ("a", 3.0)
+    );
 }
 
 #[test]
@@ -55,10 +61,7 @@ fn an_element_that_starts_compact_and_goes_on_otherwise_is_read_whole() {
         comparable(&instant_by_serde(200, body, "pod").unwrap())
     );
     assert_eq!(
-        samples
-            .iter()
-            .map(|s| (s.key.as_str(), s.value))
-            .collect::<Vec<_>>(),
+        samples.iter().map(|s| (s.key, s.value)).collect::<Vec<_>>(),
         [("a", 3.0), ("b", 4.0)]
     );
 }
@@ -213,7 +216,7 @@ proptest! {
         let fast = read(body.as_bytes(), &label);
         let serde = instant_by_serde(200, body.as_bytes(), &label);
         if let Some(fast) = &fast {
-            prop_assert_eq!(Some(comparable(fast)), serde.as_ref().ok().map(|s| comparable(s)));
+            prop_assert_eq!(Some(comparable(fast)), serde.as_ref().ok().map(comparable));
         }
         let plain = |s: &str| !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20);
         let clean = elements.iter().all(|(labels, _, value)| {
@@ -246,9 +249,76 @@ proptest! {
             let serde = instant_by_serde(200, &body, "pod");
             prop_assert_eq!(
                 Some(comparable(&fast)),
-                serde.as_ref().ok().map(|s| comparable(s)),
+                serde.as_ref().ok().map(comparable),
                 "{}", String::from_utf8_lossy(&body)
             );
+        }
+    }
+
+    /// The answer of `sum by (pod)`: each element's one label the key, most times shared
+    /// (what the compact-element, lone-label and same-time paths read), sometimes a label
+    /// more or a time of its own; damaged or not, read as serde reads it.
+    #[test]
+    fn sum_by_answers_are_read_as_serde_reads_them(
+        elements in proptest::collection::vec(
+            (
+                text(),
+                prop::option::weighted(0.2, (text(), text())),
+                prop_oneof![
+                    4 => Just("1795000000.123".to_owned()),
+                    1 => Just("1795000000.12".to_owned()),
+                    1 => Just("1795000000.1234".to_owned()),
+                    1 => Just("1795000000".to_owned()),
+                ],
+                value_text(),
+            ),
+            0..8,
+        ),
+        damage in prop::option::weighted(0.3, (any::<prop::sample::Index>(), any::<u8>())),
+    ) {
+        let json = |s: &str| serde_json::to_string(s).unwrap();
+        let items: Vec<String> = elements
+            .iter()
+            .map(|(pod, more, seconds, value)| {
+                let extra = more
+                    .as_ref()
+                    .map(|(n, v)| format!(",{}:{}", json(n), json(v)))
+                    .unwrap_or_default();
+                format!(
+                    "{{\"metric\":{{\"pod\":{}{extra}}},\"value\":[{seconds},{}]}}",
+                    json(pod),
+                    json(value)
+                )
+            })
+            .collect();
+        let mut body = format!(
+            "{{\"status\":\"success\",\"data\":{{\"resultType\":\"vector\",\"result\":[{}]}}}}",
+            items.join(",")
+        )
+        .into_bytes();
+        if let Some((at, byte)) = damage {
+            let at = at.index(body.len());
+            body[at] = byte;
+        }
+        let serde = instant_by_serde(200, &body, "pod");
+        match read(&body, "pod") {
+            Some(fast) => prop_assert_eq!(
+                Some(comparable(&fast)),
+                serde.as_ref().ok().map(comparable),
+                "{}", String::from_utf8_lossy(&body)
+            ),
+            // Undamaged and clean, it must be read here.
+            None => prop_assert!(
+                damage.is_some()
+                    || serde.is_err()
+                    || elements.iter().any(|(pod, more, _, value)| {
+                        let plain = |s: &str| !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20);
+                        !plain(pod)
+                            || value == "0x1"
+                            || more.as_ref().is_some_and(|(n, v)| !plain(n) || !plain(v) || n == "pod")
+                    }),
+                "a clean answer left to serde: {}", String::from_utf8_lossy(&body)
+            ),
         }
     }
 }
