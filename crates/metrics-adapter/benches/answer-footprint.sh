@@ -8,12 +8,7 @@
 # repository:
 #   bash crates/metrics-adapter/benches/answer-footprint.sh
 set -euo pipefail
-command -v valgrind >/dev/null || { echo "valgrind is not installed (apt-get install valgrind)" >&2; exit 1; }
-cd "$(git rev-parse --show-toplevel)"
-cargo bench -p metrics-adapter --bench answer --no-run
-binary=$(cargo bench -p metrics-adapter --bench answer --no-run --message-format=json 2>/dev/null \
-  | grep '"kind":\["bench"\]' | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1 || true)
-[ -x "$binary" ] || { echo "could not find the answer bench's executable" >&2; exit 1; }
+. "$(dirname "$0")/answer-binary.sh"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 # Event totals (Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw) over $1 cold answers; two runs are

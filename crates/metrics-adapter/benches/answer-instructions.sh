@@ -6,13 +6,7 @@
 # Needs valgrind (Debian package `valgrind`). Run from anywhere in the repository:
 #   bash crates/metrics-adapter/benches/answer-instructions.sh
 set -euo pipefail
-command -v valgrind >/dev/null || { echo "valgrind is not installed (apt-get install valgrind)" >&2; exit 1; }
-cd "$(git rev-parse --show-toplevel)"
-cargo bench -p metrics-adapter --bench answer --no-run
-# The bench's own artifact (the sextant-adapter binary is built beside it and listed too).
-binary=$(cargo bench -p metrics-adapter --bench answer --no-run --message-format=json 2>/dev/null \
-  | grep '"kind":\["bench"\]' | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1 || true)
-[ -x "$binary" ] || { echo "could not find the answer bench's executable" >&2; exit 1; }
+. "$(dirname "$0")/answer-binary.sh"
 count() {
   ANSWER_ROUNDS=$1 ANSWER_COLD_ROUNDS=0 valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null \
     "$binary" --bench no-criterion-bench-matches-this 2>&1 \

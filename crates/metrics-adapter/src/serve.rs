@@ -1,7 +1,7 @@
 //! The running adapter: flags → configuration, store client, relist task and an HTTPS accept
 //! loop that authenticates each request ([`crate::auth`]) and authorizes each metric request
-//! ([`crate::authz`], unless `--authorization-always-allow`) before the [`crate::server`]
-//! router sees it.
+//! ([`crate::authz`], unless `--authorization-always-allow`) before [`crate::server`] answers
+//! it.
 //!
 //! The Kubernetes connection ([`kube_client`]) serves three things: SubjectAccessReviews,
 //! TokenReviews and the `extension-apiserver-authentication` ConfigMap. Without
@@ -585,7 +585,7 @@ async fn authorize(authz: Option<&Authorizer>, user: &UserInfo, path: &str) -> R
 /// Refuses upgrades, authenticates and authorizes (except health paths), then answers
 /// ([`crate::server::dispatch`]).
 async fn handle<B>(
-    request: Request<B>,
+    mut request: Request<B>,
     app: Router,
     server: &Server<Store>,
     guard: Guard,
@@ -603,7 +603,6 @@ where
             .to_owned();
         return Ok(Error::Upgrade(asked).into_response());
     }
-    let mut request = request;
     if !HEALTH_PATHS.contains(&request.uri().path()) {
         let (authenticator, peer) = guard.connection.peer();
         let authenticated = authenticator

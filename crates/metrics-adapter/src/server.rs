@@ -4,6 +4,8 @@
 //!
 //! Plain HTTP, with no access control of its own: [`crate::serve`] puts TLS and authentication
 //! in front of it; served alone it must not be exposed beyond loopback. It never redirects.
+//! [`dispatch`] is how the adapter asks it: the HPA's request (a plainly written custom-metrics
+//! value path) is answered by the handler's own function without routing, the rest routed.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
