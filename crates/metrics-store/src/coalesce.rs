@@ -133,14 +133,7 @@ impl<T: Send + Sync + 'static> Flights<T> {
         .shared();
         // A flight not polled yet cannot have completed, so it can be held weakly.
         if let Some(weak) = flight.downgrade() {
-            match entry {
-                Entry::Occupied(mut gone) => {
-                    gone.insert((number, weak));
-                }
-                Entry::Vacant(free) => {
-                    free.insert((number, weak));
-                }
-            }
+            entry.insert_entry((number, weak));
         }
         Ok(flight)
     }

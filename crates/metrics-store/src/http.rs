@@ -46,6 +46,14 @@ const POSTED_PATHS: [&str; 4] = [
     "/api/v1/label/__name__/values",
 ];
 
+/// The request target of `path` below the store URL, parsed.
+fn target(transport: &Transport, path: &str) -> Result<http::Uri> {
+    transport
+        .target(path)
+        .parse()
+        .map_err(|e| Error::Config(format!("the store URL's path with {path}: {e}")))
+}
+
 /// The store URL without its user part, and that part as a basic `Authorization` value.
 fn split_credentials(url: &str) -> Result<(String, Option<HeaderValue>)> {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -127,13 +135,7 @@ impl HttpStore {
         }
         let posted = POSTED_PATHS
             .into_iter()
-            .map(|path| {
-                let target = transport.target(path);
-                let uri = target
-                    .parse()
-                    .map_err(|e| Error::Config(format!("the store URL's path with {path}: {e}")))?;
-                Ok((path, uri))
-            })
+            .map(|path| Ok((path, target(&transport, path)?)))
             .collect::<Result<_>>()?;
         let store = HttpStore {
             posted,
@@ -214,10 +216,8 @@ impl HttpStore {
                 .method(Method::POST)
                 .uri(
                     match self.posted.iter().find(|(posted, _)| *posted == path) {
-                        Some((_, target)) => target.clone(),
-                        None => self.transport.target(path).parse().map_err(|e| {
-                            Error::Config(format!("the store URL's path with {path}: {e}"))
-                        })?,
+                        Some((_, parsed)) => parsed.clone(),
+                        None => target(&self.transport, path)?,
                     },
                 )
                 .header(CONTENT_TYPE, "application/x-www-form-urlencoded"),

@@ -173,9 +173,7 @@ impl Transport {
         loop {
             let (connection, pooled) = match self.checkout() {
                 Some(connection) => (connection, true),
-                // Boxed: connecting (TCP, then a TLS handshake) is rare on a kept connection
-                // but its state is large, and every request's future would carry its room.
-                None => (Box::pin(self.connect()).await?, false),
+                None => (self.connect().await?, false),
             };
             match self.exchange(connection, request).await {
                 Ok(answer) => return Ok(answer),
