@@ -121,7 +121,7 @@ async fn answer(app: &mut App) -> usize {
     let request = Request::get(PATH)
         .body(Body::empty())
         .unwrap_or_else(|_| Request::new(Body::empty()));
-    let response = dispatch(&app.server, app.router.clone(), request).await;
+    let response = dispatch(&app.server, &app.router, request).await;
     assert!(response.status().is_success(), "{}", response.status());
     axum::body::to_bytes(response.into_body(), usize::MAX)
         .await

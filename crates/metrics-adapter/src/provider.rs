@@ -1,6 +1,6 @@
 //! The provider: answers one custom- or external-metrics request by looking the metric up in
 //! the [`Registry`], rendering its rule's query, asking the store, and turning the samples into
-//! the API's values (custom metrics as [`v1beta2::MetricValueRows`], written by the server).
+//! the API's values (custom metrics as a [`CustomAnswer`], written by the server).
 //!
 //! A metric the catalog does not know triggers an early lookup (see
 //! [`Registry::refresh_on_miss`]) before the request is answered 404; the store query then gets
@@ -21,11 +21,11 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use metrics_model::Selector;
 use metrics_model::api::custom_metrics::{ALL_OBJECTS, GROUP as CUSTOM_GROUP, v1beta2};
 use metrics_model::api::external_metrics::{GROUP as EXTERNAL_GROUP, v1beta1 as external};
 use metrics_model::association::GroupResource;
 use metrics_model::promql::MetricName;
-use metrics_model::{Quantity, Selector};
 use metrics_store::MetricsStore;
 
 use crate::discovery::METRIC_NAME_LABEL;
@@ -33,6 +33,11 @@ use crate::objects::ObjectIndex;
 use crate::querying::{ExternalQuery, ObjectQuery, Objects};
 use crate::registry::{Catalog, Registry, is_namespaced};
 use crate::{Error, Result, RuleKind};
+
+mod answer;
+
+pub use answer::CustomAnswer;
+use answer::{Answered, finite_quantity};
 
 /// Up to this many objects selected by a `labelSelector` are named in the query (an escaped
 /// alternation); more, and the query asks for the whole namespace and keeps the selected. With
@@ -162,12 +167,12 @@ impl<S: MetricsStore> Provider<S> {
         &self.store
     }
 
-    /// Answers a custom-metrics request within `deadline`, as the rows of a v1beta2 list.
+    /// Answers a custom-metrics request within `deadline`.
     pub async fn custom(
         &self,
         request: &CustomRequest<'_>,
         deadline: Duration,
-    ) -> Result<v1beta2::MetricValueRows> {
+    ) -> Result<CustomAnswer> {
         let metric_selector = parse_selector("metricLabelSelector", request.metric_label_selector)?;
         let all = request.name == ALL_OBJECTS;
         let object_selector = parse_selector("labelSelector", request.label_selector)?;
@@ -188,10 +193,28 @@ impl<S: MetricsStore> Provider<S> {
             .rule(RuleKind::Custom, entry.rule)
             .ok_or_else(|| internal(entry.rule))?;
         let series = series_name(&entry.series)?;
-        let names = [request.name.to_owned()];
+        let names = if all {
+            Vec::new()
+        } else {
+            vec![request.name.to_owned()]
+        };
         let namespace = request
             .namespace
             .filter(|_| is_namespaced(request.resource));
+        let shape = v1beta2::ValueShape {
+            object: ObjectReference {
+                api_version: request.resource.group.is_empty().then(|| "/v1".to_owned()),
+                kind: Some(kind_of(request.resource)),
+                namespace: namespace.map(str::to_owned),
+                ..ObjectReference::default()
+            },
+            metric: v1beta2::MetricIdentifier {
+                name: request.metric.to_owned(),
+                selector: (!metric_selector.is_empty())
+                    .then(|| metric_selector.to_label_selector()),
+            },
+            window_seconds: window_seconds(rule.window()),
+        };
         let selecting = Instant::now();
         let selected = match (all, object_selector.is_empty()) {
             (true, false) => {
@@ -199,7 +222,7 @@ impl<S: MetricsStore> Provider<S> {
                     .select(request.resource, namespace, &object_selector, deadline)
                     .await?;
                 if selected.is_empty() {
-                    return Ok(v1beta2::MetricValueRows::default());
+                    return Ok(CustomAnswer::empty(shape));
                 }
                 Some(selected)
             }
@@ -233,33 +256,12 @@ impl<S: MetricsStore> Provider<S> {
             .store
             .instant_query_by(&query, label.as_str(), None, deadline)
             .await?;
-        let wanted = |name: &str| match &selected {
-            _ if !all => name == request.name,
-            Some(keep) => keep.contains(name),
-            None => true,
+        let answered = match selected {
+            _ if !all => Answered::Named(request.name.to_owned()),
+            Some(keep) => Answered::Selected(keep),
+            None => Answered::All,
         };
-        let mut answer = v1beta2::MetricValueRows::new(
-            ObjectReference {
-                api_version: request.resource.group.is_empty().then(|| "/v1".to_owned()),
-                kind: Some(kind_of(request.resource)),
-                namespace: namespace.map(str::to_owned),
-                ..ObjectReference::default()
-            },
-            v1beta2::MetricIdentifier {
-                name: request.metric.to_owned(),
-                selector: (!metric_selector.is_empty())
-                    .then(|| metric_selector.to_label_selector()),
-            },
-            window_seconds(rule.window()),
-        );
-        // The samples may be shared with the requests that asked the same at the same moment:
-        // the names kept are copied, into one string for all.
-        answer.reserve(samples.len(), samples.key_bytes());
-        for sample in samples.iter().filter(|sample| wanted(sample.key)) {
-            if let Some(value) = finite_quantity(sample.value) {
-                answer.push(sample.key, Time(sample.timestamp), value);
-            }
-        }
+        let answer = CustomAnswer::new(shape, samples, answered);
         if !all && answer.is_empty() {
             return Err(Error::NoValue {
                 metric: request.metric.to_owned(),
@@ -378,15 +380,6 @@ fn internal(rule: usize) -> Error {
         at: format!("rules[{rule}]"),
         reason: "the catalog names a rule the configuration does not have".to_owned(),
     }
-}
-
-/// A sample's value as a quantity; NaN and infinities (a rate over no data) are skipped, so a
-/// named object without a finite value is answered 404.
-fn finite_quantity(value: f64) -> Option<Quantity> {
-    if !value.is_finite() {
-        return None;
-    }
-    Quantity::from_f64(value).ok()
 }
 
 /// The kind of objects of `resource`: `pods` → `Pod`, `statefulsets.apps` → `StatefulSet`.

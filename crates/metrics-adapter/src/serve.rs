@@ -100,11 +100,17 @@ pub struct Adapter {
     drain_timeout: Duration,
     header_read_timeout: Duration,
     trust: SharedTrust,
+    serving: Arc<Serving>,
+    background: Background,
+}
+
+/// What every request of every connection shares, behind one reference.
+struct Serving {
+    server: Arc<Server<Store>>,
     tokens: Option<Arc<TokenReviewer>>,
     authz: Option<Arc<Authorizer>>,
     app: Router,
     requests: RequestMetrics,
-    background: Background,
 }
 
 /// The store as requests and relists reach it.
@@ -360,16 +366,19 @@ impl Adapter {
         })?;
         Ok(Adapter {
             listener,
+            serving: Arc::new(Serving {
+                server: Arc::clone(&server),
+                tokens: kube.map(|client| Arc::new(TokenReviewer::new(client))),
+                authz: authorizer,
+                app,
+                requests: telemetry.requests,
+            }),
             server,
             shutdown_delay: options.shutdown_delay_duration,
             // A request in flight ends within its store deadline; a little more for the rest.
             drain_timeout: options.query_timeout.saturating_add(DRAIN_MARGIN),
             header_read_timeout: HEADER_READ_TIMEOUT,
             trust,
-            tokens: kube.map(|client| Arc::new(TokenReviewer::new(client))),
-            authz: authorizer,
-            app,
-            requests: telemetry.requests,
             background,
         })
     }
@@ -432,11 +441,7 @@ impl Adapter {
                 tracing::debug!(%remote, %error, "cannot disable Nagle's algorithm");
             }
             let shared = self.trust.clone();
-            let tokens = self.tokens.clone();
-            let authz = self.authz.clone();
-            let app = self.app.clone();
-            let server = Arc::clone(&self.server);
-            let requests = self.requests.clone();
+            let serving = Arc::clone(&self.serving);
             let watcher = graceful.watcher();
             // Ended connections are reaped as new ones come, so the set stays the open ones.
             while connections.try_join_next().is_some() {}
@@ -463,19 +468,17 @@ impl Adapter {
                     judged: Mutex::new((Arc::clone(&trust.authenticator), peer)),
                 });
                 let service = hyper::service::service_fn(move |request| {
-                    let guard = Guard {
-                        connection: Arc::clone(&connection),
-                        tokens: tokens.clone(),
-                        authz: authz.clone(),
-                    };
-                    let (app, server, requests) =
-                        (app.clone(), Arc::clone(&server), requests.clone());
+                    let (serving, connection) = (Arc::clone(&serving), Arc::clone(&connection));
                     async move {
                         let started = std::time::Instant::now();
                         let api = telemetry::Api::of_path(request.uri().path());
-                        let response = handle(request, app, &server, guard).await;
+                        let response = handle(request, &serving, &connection).await;
                         if let Ok(response) = &response {
-                            requests.record(api, response.status().as_u16(), started.elapsed());
+                            serving.requests.record(
+                                api,
+                                response.status().as_u16(),
+                                started.elapsed(),
+                            );
                         }
                         response
                     }
@@ -557,13 +560,6 @@ fn wants_upgrade<B>(request: &Request<B>) -> bool {
     request.method() == Method::CONNECT || request.headers().contains_key(header::UPGRADE)
 }
 
-/// What judges a request on one connection: its certificate, tokens, authorization.
-struct Guard {
-    connection: Arc<Connection>,
-    tokens: Option<Arc<TokenReviewer>>,
-    authz: Option<Arc<Authorizer>>,
-}
-
 /// Authorizes a metric request at the raw `path` (other paths are not reviewed), reading it as
 /// the router does ([`authz::decoded_path`]).
 async fn authorize(authz: Option<&Authorizer>, user: &UserInfo, path: &str) -> Result<()> {
@@ -586,9 +582,8 @@ async fn authorize(authz: Option<&Authorizer>, user: &UserInfo, path: &str) -> R
 /// ([`crate::server::dispatch`]).
 async fn handle<B>(
     mut request: Request<B>,
-    app: Router,
-    server: &Server<Store>,
-    guard: Guard,
+    serving: &Serving,
+    connection: &Connection,
 ) -> std::result::Result<Response<Body>, Infallible>
 where
     B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
@@ -604,15 +599,15 @@ where
         return Ok(Error::Upgrade(asked).into_response());
     }
     if !HEALTH_PATHS.contains(&request.uri().path()) {
-        let (authenticator, peer) = guard.connection.peer();
+        let (authenticator, peer) = connection.peer();
         let authenticated = authenticator
-            .authenticate(&peer, request.headers(), guard.tokens.as_deref())
+            .authenticate(&peer, request.headers(), serving.tokens.as_deref())
             .await;
         match authenticated {
             Ok(user) => {
                 tracing::debug!(user = %user.name, path = %request.uri().path(), "authenticated");
                 let path = request.uri().path();
-                if let Err(error) = authorize(guard.authz.as_deref(), &user, path).await {
+                if let Err(error) = authorize(serving.authz.as_deref(), &user, path).await {
                     tracing::info!(%error, user = %user.name, %path, "request not authorized");
                     return Ok(error.into_response());
                 }
@@ -627,7 +622,7 @@ where
             }
         }
     }
-    Ok(crate::server::dispatch(server, app, request).await)
+    Ok(crate::server::dispatch(&serving.server, &serving.app, request).await)
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{APIGroupList, Status};
-use metrics_model::api::custom_metrics::{self, v1beta1, v1beta2};
+use metrics_model::api::custom_metrics::{self, v1beta1};
 use metrics_model::api::discovery::{
     api_group, api_resource_list, custom_metric_resource, external_metric_resource,
 };
@@ -305,7 +305,7 @@ async fn custom_values<S: MetricsStore + 'static>(
 /// ([`plain_custom_value`]), anything else through the router.
 pub async fn dispatch<S, B>(
     server: &Server<S>,
-    mut router: Router,
+    router: &Router,
     request: axum::http::Request<B>,
 ) -> Response
 where
@@ -317,7 +317,11 @@ where
     if let Some(response) = plain_custom_value(server, &method, &uri).await {
         return response;
     }
-    match router.call(request.map(axum::body::Body::new)).await {
+    match router
+        .clone()
+        .call(request.map(axum::body::Body::new))
+        .await
+    {
         Ok(response) => response,
         Err(infallible) => match infallible {},
     }
@@ -373,17 +377,19 @@ async fn custom_answer<S: MetricsStore + 'static>(
         name = path.name,
         metric = path.metric,
     );
-    let rows = server
+    let answer = server
         .provider
         .custom(&request, server.query_timeout)
         .instrument(span)
         .await?;
     Ok(match version {
-        "v1beta1" => json_response(&v1beta1::MetricValueList::from(
-            v1beta2::MetricValueList::from(&rows),
-        )),
-        // The HPA's version: written straight from the rows, the same bytes as serde's.
-        _ => encoded(StatusCode::OK, list_json::to_vec(&rows)),
+        "v1beta1" => json_response(&v1beta1::MetricValueList::from(answer.to_list())),
+        // The HPA's version: written straight from the store's samples, the same bytes as
+        // serde's.
+        _ => encoded(
+            StatusCode::OK,
+            list_json::write(&answer.shape, answer.rows()),
+        ),
     })
 }
 

@@ -1,6 +1,7 @@
 //! [`HttpStore`]: the Prometheus HTTP API over keep-alive HTTP/1.1 ([`crate::transport`]),
 //! with TLS and credentials.
 
+use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -192,46 +193,45 @@ impl HttpStore {
     async fn call(
         &self,
         path: &str,
-        params: Vec<(&'static str, String)>,
+        form: String,
         deadline: Duration,
     ) -> Result<(u16, bytes::Bytes)> {
-        self.call_with(self.method, path, params, deadline).await
+        self.call_with(self.method, path, form, deadline).await
     }
 
-    /// As [`HttpStore::call`] with an explicit method (`/api/v1/metadata` answers GET only).
+    /// As [`HttpStore::call`] with an explicit method (`/api/v1/metadata` answers GET only);
+    /// `form` holds the call's parameters, URL-encoded ([`form`]).
     async fn call_with(
         &self,
         method: QueryMethod,
         path: &str,
-        mut params: Vec<(&'static str, String)>,
+        mut form: String,
         deadline: Duration,
     ) -> Result<(u16, bytes::Bytes)> {
         // The store stops working on the query when our caller stops waiting for it.
-        params.push(("timeout", format!("{}ms", deadline.as_millis().max(1))));
-        let form = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(&params)
-            .finish();
-        let builder = match method {
-            QueryMethod::Post => Request::builder()
-                .method(Method::POST)
-                .uri(
-                    match self.posted.iter().find(|(posted, _)| *posted == path) {
-                        Some((_, parsed)) => parsed.clone(),
-                        None => target(&self.transport, path)?,
-                    },
-                )
-                .header(CONTENT_TYPE, "application/x-www-form-urlencoded"),
-            QueryMethod::Get => Request::builder()
-                .method(Method::GET)
-                .uri(self.transport.target(&format!("{path}?{form}"))),
+        // Digits and `ms` need no encoding.
+        let separator = if form.is_empty() { "" } else { "&" };
+        let _ = write!(form, "{separator}timeout={}ms", deadline.as_millis().max(1));
+        let mut request = match method {
+            QueryMethod::Post => {
+                let mut request = Request::new(form);
+                *request.method_mut() = Method::POST;
+                *request.uri_mut() = match self.posted.iter().find(|(posted, _)| *posted == path) {
+                    Some((_, parsed)) => parsed.clone(),
+                    None => target(&self.transport, path)?,
+                };
+                request.headers_mut().insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("application/x-www-form-urlencoded"),
+                );
+                request
+            }
+            QueryMethod::Get => {
+                let mut request = Request::new(String::new());
+                *request.uri_mut() = target(&self.transport, &format!("{path}?{form}"))?;
+                request
+            }
         };
-        let body = match method {
-            QueryMethod::Post => form,
-            QueryMethod::Get => String::new(),
-        };
-        let mut request = builder
-            .body(body)
-            .map_err(|e| Error::Config(format!("building the request for {path}: {e}")))?;
         let headers = request.headers_mut();
         if let Some(credential) = self.credential()? {
             headers.insert(AUTHORIZATION, credential);
@@ -264,22 +264,28 @@ fn with_context<T>(result: Result<T>, deadline: Duration, url: &str) -> Result<T
     })
 }
 
+/// `pairs` URL-encoded as a form, in one string with room for the `timeout` added last.
+fn form<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut form = form_urlencoded::Serializer::new(String::with_capacity(128));
+    form.extend_pairs(pairs);
+    form.finish()
+}
+
 /// The form of an `/api/v1/series` call: each selector as `match[]`, and the range.
-fn series_params(matchers: &[String], range: TimeRange) -> Vec<(&'static str, String)> {
-    let mut params: Vec<(&'static str, String)> =
-        matchers.iter().map(|m| ("match[]", m.clone())).collect();
-    params.push(("start", seconds(range.start)));
-    params.push(("end", seconds(range.end)));
-    params
+fn series_params(matchers: &[String], range: TimeRange) -> String {
+    let (start, end) = (seconds(range.start), seconds(range.end));
+    form(
+        matchers
+            .iter()
+            .map(|m| ("match[]", m.as_str()))
+            .chain([("start", start.as_str()), ("end", end.as_str())]),
+    )
 }
 
 /// The form of an instant query: the PromQL, and the evaluation time unless it is the store's now.
-fn instant_params(query: &str, at: Option<Timestamp>) -> Vec<(&'static str, String)> {
-    let mut params = vec![("query", query.to_owned())];
-    if let Some(at) = at {
-        params.push(("time", seconds(at)));
-    }
-    params
+fn instant_params(query: &str, at: Option<Timestamp>) -> String {
+    let at = at.map(seconds);
+    form(std::iter::once(("query", query)).chain(at.as_deref().map(|at| ("time", at))))
 }
 
 impl MetricsStore for HttpStore {
@@ -318,7 +324,12 @@ impl MetricsStore for HttpStore {
         deadline: Duration,
     ) -> Result<std::collections::BTreeMap<String, String>> {
         let (status, body) = self
-            .call_with(QueryMethod::Get, "/api/v1/metadata", Vec::new(), deadline)
+            .call_with(
+                QueryMethod::Get,
+                "/api/v1/metadata",
+                String::new(),
+                deadline,
+            )
             .await?;
         with_context(response::metric_types(status, &body), deadline, &self.base)
     }
@@ -372,12 +383,14 @@ impl MetricsStore for HttpStore {
         step: Duration,
         deadline: Duration,
     ) -> Result<Vec<RangeSeries>> {
-        let params = vec![
-            ("query", query.to_owned()),
-            ("start", seconds(range.start)),
-            ("end", seconds(range.end)),
-            ("step", format!("{}ms", step.as_millis().max(1))),
-        ];
+        let (start, end) = (seconds(range.start), seconds(range.end));
+        let step = format!("{}ms", step.as_millis().max(1));
+        let params = form([
+            ("query", query),
+            ("start", &start),
+            ("end", &end),
+            ("step", &step),
+        ]);
         let (status, body) = self.call("/api/v1/query_range", params, deadline).await?;
         with_context(response::range(status, &body), deadline, &self.base)
     }

@@ -83,7 +83,7 @@ impl KeyedSamples {
     }
 
     /// The elements in order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = KeyedSample<'_>> + '_ {
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = KeyedSample<'_>> + Clone + '_ {
         let mut start = 0;
         self.points.iter().map(move |point| {
             // Every end was a char boundary when it was pushed.

@@ -142,7 +142,7 @@ fn pods_request<'a>(pods: &'a GroupResource, name: &'a str) -> CustomRequest<'a>
 }
 
 /// (name, value) of each row.
-fn rows(answer: v1beta2::MetricValueRows) -> Vec<(String, String)> {
+fn rows(answer: CustomAnswer) -> Vec<(String, String)> {
     answer
         .rows()
         .map(|row| (row.name.to_owned(), row.value.to_string()))
@@ -173,7 +173,7 @@ async fn requests_coalesced_on_one_store_query_each_get_every_row() -> Result<()
         provider.custom(&every, deadline),
     );
     for answer in [first?, second?, third?] {
-        assert_eq!(answer.object.namespace.as_deref(), Some("shop"));
+        assert_eq!(answer.shape.object.namespace.as_deref(), Some("shop"));
         assert!(
             answer
                 .rows()

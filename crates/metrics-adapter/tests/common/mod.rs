@@ -145,7 +145,7 @@ impl Adapter {
         let routes = router(Arc::clone(&server));
         let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
             let (server, routes) = (Arc::clone(&server), routes.clone());
-            async move { dispatch(&server, routes, request).await }
+            async move { dispatch(&server, &routes, request).await }
         });
         Self::serve(app).await
     }

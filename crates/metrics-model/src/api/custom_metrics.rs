@@ -60,19 +60,53 @@ pub mod v1beta2 {
 
     typed_list_serialize!(MetricValueList, "MetricValueList", API_VERSION);
 
-    /// One answer as the adapter builds it: what all its items share once (the objects' kind,
-    /// API version and namespace, the metric, the window) and a row per described object, so
-    /// an answer of many objects is neither built nor written item by item in full
-    /// ([`crate::api::list_json::to_vec`] writes it as the [`MetricValueList`] it converts to).
-    /// The rows' names are kept one after the other in one string, not a string each.
+    /// What all items of one answer share (the objects' kind, API version and namespace, the
+    /// metric, the window), held once so an answer of many objects is neither built nor
+    /// written item by item in full: each item is this and a [`MetricValueRow`]
+    /// ([`crate::api::list_json::write`] writes the [`MetricValueList`] they stand for).
     #[derive(Debug, Clone, Default, PartialEq)]
-    pub struct MetricValueRows {
+    pub struct ValueShape {
         /// Every described object's reference but its name (this `name` is not used).
         pub object: ObjectReference,
         /// Which metric, the same for every row.
         pub metric: MetricIdentifier,
         /// The window a rate was computed over, the same for every row.
         pub window_seconds: Option<i64>,
+    }
+
+    impl ValueShape {
+        /// The full item `row` stands for.
+        pub fn item(&self, row: MetricValueRow<'_>) -> MetricValue {
+            MetricValue {
+                described_object: ObjectReference {
+                    name: Some(row.name.to_owned()),
+                    ..self.object.clone()
+                },
+                metric: self.metric.clone(),
+                timestamp: row.timestamp,
+                window_seconds: self.window_seconds,
+                value: row.value,
+            }
+        }
+
+        /// The list `rows` stand for, item by item in row order.
+        pub fn list<'a>(
+            &self,
+            rows: impl IntoIterator<Item = MetricValueRow<'a>>,
+        ) -> MetricValueList {
+            MetricValueList {
+                metadata: ListMeta::default(),
+                items: rows.into_iter().map(|row| self.item(row)).collect(),
+            }
+        }
+    }
+
+    /// One answer kept as rows: its [`ValueShape`] and a row per described object, the rows'
+    /// names one after the other in one string, not a string each.
+    #[derive(Debug, Clone, Default, PartialEq)]
+    pub struct MetricValueRows {
+        /// What every row shares.
+        pub shape: ValueShape,
         /// Every row's object name, one after the other.
         names: String,
         rows: Vec<RowValues>,
@@ -88,12 +122,12 @@ pub mod v1beta2 {
     }
 
     /// What one item of [`MetricValueRows`] has alone.
-    #[derive(Debug, Clone, Copy, PartialEq)]
+    #[derive(Debug, Clone, PartialEq)]
     pub struct MetricValueRow<'a> {
         /// The described object's name.
         pub name: &'a str,
         /// When the value was produced: the sample's own time.
-        pub timestamp: &'a Time,
+        pub timestamp: Time,
         /// The value.
         pub value: Quantity,
     }
@@ -107,9 +141,11 @@ pub mod v1beta2 {
             window_seconds: Option<i64>,
         ) -> Self {
             MetricValueRows {
-                object,
-                metric,
-                window_seconds,
+                shape: ValueShape {
+                    object,
+                    metric,
+                    window_seconds,
+                },
                 ..MetricValueRows::default()
             }
         }
@@ -141,7 +177,7 @@ pub mod v1beta2 {
         }
 
         /// The rows in order.
-        pub fn rows(&self) -> impl ExactSizeIterator<Item = MetricValueRow<'_>> + '_ {
+        pub fn rows(&self) -> impl ExactSizeIterator<Item = MetricValueRow<'_>> + Clone + '_ {
             let mut start = 0;
             self.rows.iter().map(move |row| {
                 // Every end was a char boundary when it was pushed.
@@ -149,34 +185,17 @@ pub mod v1beta2 {
                 start = row.name_end;
                 MetricValueRow {
                     name,
-                    timestamp: &row.timestamp,
+                    timestamp: row.timestamp.clone(),
                     value: row.value,
                 }
             })
-        }
-
-        /// The full item `row` stands for.
-        pub fn item(&self, row: MetricValueRow<'_>) -> MetricValue {
-            MetricValue {
-                described_object: ObjectReference {
-                    name: Some(row.name.to_owned()),
-                    ..self.object.clone()
-                },
-                metric: self.metric.clone(),
-                timestamp: row.timestamp.clone(),
-                window_seconds: self.window_seconds,
-                value: row.value,
-            }
         }
     }
 
     impl From<&MetricValueRows> for MetricValueList {
         /// The list the rows stand for, item by item in row order.
         fn from(rows: &MetricValueRows) -> Self {
-            MetricValueList {
-                metadata: ListMeta::default(),
-                items: rows.rows().map(|row| rows.item(row)).collect(),
-            }
+            rows.shape.list(rows.rows())
         }
     }
 }

@@ -1,5 +1,5 @@
-//! A `custom.metrics.k8s.io/v1beta2` `MetricValueList` written as JSON straight from the
-//! [`MetricValueRows`] it is built as, byte for byte what serde writes for the full list.
+//! A `custom.metrics.k8s.io/v1beta2` `MetricValueList` written as JSON straight from its
+//! [`ValueShape`] and rows, byte for byte what serde writes for the full list.
 //!
 //! Every item of one answer has the same kind, namespace, metric, selector and window; only
 //! the object's name, the timestamp and the value differ. So one item is written by serde with
@@ -19,7 +19,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde::Serialize;
 
 use super::custom_metrics::v1beta2::{
-    MetricIdentifier, MetricValue, MetricValueList, MetricValueRow, MetricValueRows,
+    MetricIdentifier, MetricValue, MetricValueList, MetricValueRow, MetricValueRows, ValueShape,
 };
 
 /// The marker name: control characters no object name has, escaped by serde as `\u0001`.
@@ -28,21 +28,32 @@ const NAME_MARKER: &str = "\u{1}\u{2}sextant-name\u{2}\u{1}";
 /// `rows` as serde_json writes the list they stand for
 /// (`serde_json::to_vec(&MetricValueList::from(rows))`).
 pub fn to_vec(rows: &MetricValueRows) -> serde_json::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(256 + 256 * rows.len());
+    write(&rows.shape, rows.rows())
+}
+
+/// The list of `shape`'s items with `rows` (walked twice: for the first row, then all), as
+/// serde_json writes it (`serde_json::to_vec(&shape.list(rows))`): the rows need not be
+/// gathered first.
+pub fn write<'a, I>(shape: &ValueShape, rows: I) -> serde_json::Result<Vec<u8>>
+where
+    I: Iterator<Item = MetricValueRow<'a>> + Clone,
+{
+    let (fewest, most) = rows.size_hint();
+    let mut out = Vec::with_capacity(256 + 256 * most.unwrap_or(fewest));
     serde_json::to_writer(&mut out, &MetricValueList::default())?;
     // The envelope ends with its empty items, `[]}`: the items go between the brackets.
-    let (Some(first), true) = (rows.rows().next(), out.ends_with(b"[]}")) else {
-        return serde_json::to_vec(&MetricValueList::from(rows));
+    let (Some(first), true) = (rows.clone().next(), out.ends_with(b"[]}")) else {
+        return serde_json::to_vec(&shape.list(rows));
     };
-    let Some(template) = template(rows, first)? else {
-        return serde_json::to_vec(&MetricValueList::from(rows));
+    let Some(template) = template(shape, first)? else {
+        return serde_json::to_vec(&shape.list(rows));
     };
     out.truncate(out.len() - 2);
     // Between two rows: the end of one item, the comma and the start of the next, in one.
     let between = [&template.pieces[3][..], b",", &template.pieces[0]].concat();
     // A timestamp as written and the piece after it, for the rows that share it.
-    let mut last_time: Option<(&Time, Vec<u8>)> = None;
-    for (index, row) in rows.rows().enumerate() {
+    let mut last_time: Option<(Time, Vec<u8>)> = None;
+    for (index, row) in rows.enumerate() {
         out.extend_from_slice(if index == 0 {
             &template.pieces[0]
         } else {
@@ -53,7 +64,7 @@ pub fn to_vec(rows: &MetricValueRows) -> serde_json::Result<Vec<u8>> {
         match &last_time {
             Some((time, text)) if *time == row.timestamp => out.extend_from_slice(text),
             _ => {
-                let mut text = serde_json::to_vec(&WireTime(row.timestamp))?;
+                let mut text = serde_json::to_vec(&WireTime(&row.timestamp))?;
                 text.extend_from_slice(&template.pieces[2]);
                 out.extend_from_slice(&text);
                 last_time = Some((row.timestamp, text));
@@ -82,17 +93,17 @@ struct Shape {
     window_seconds: Option<i64>,
 }
 
-/// The template of the answer `rows`, whose first row is `first`: kept from an answer of the
-/// same shape, or cut now (and kept); `None` when it cannot be cut.
+/// The template of an answer of `shape` whose first row is `first`: kept from an answer of
+/// the same shape, or cut now (and kept); `None` when it cannot be cut.
 fn template(
-    rows: &MetricValueRows,
+    shape: &ValueShape,
     first: MetricValueRow<'_>,
 ) -> serde_json::Result<Option<Arc<Template>>> {
-    let keep = rows.metric.selector.is_none();
-    let same = |shape: &Shape| {
-        shape.window_seconds == rows.window_seconds
-            && shape.metric == rows.metric
-            && shape.object == rows.object
+    let keep = shape.metric.selector.is_none();
+    let same = |kept: &Shape| {
+        kept.window_seconds == shape.window_seconds
+            && kept.metric == shape.metric
+            && kept.object == shape.object
     };
     if keep
         && let Ok(kept) = TEMPLATES.lock()
@@ -100,7 +111,7 @@ fn template(
     {
         return Ok(Some(Arc::clone(template)));
     }
-    let Some(template) = Template::of(&rows.item(first))? else {
+    let Some(template) = Template::of(&shape.item(first))? else {
         return Ok(None);
     };
     let template = Arc::new(template);
@@ -110,9 +121,9 @@ fn template(
         }
         kept.push((
             Shape {
-                object: rows.object.clone(),
-                metric: rows.metric.clone(),
-                window_seconds: rows.window_seconds,
+                object: shape.object.clone(),
+                metric: shape.metric.clone(),
+                window_seconds: shape.window_seconds,
             },
             Arc::clone(&template),
         ));
