@@ -56,6 +56,11 @@ const LOOKUP_GRACE: Duration = Duration::from_millis(100);
 
 /// Kinds of the resources Sextant knows by name; others are derived from the singular.
 const KINDS: &[(&str, &str)] = &[
+    ("pods", "Pod"),
+    ("services", "Service"),
+    ("deployments", "Deployment"),
+    ("namespaces", "Namespace"),
+    ("nodes", "Node"),
     ("persistentvolumeclaims", "PersistentVolumeClaim"),
     ("persistentvolumes", "PersistentVolume"),
     ("replicationcontrollers", "ReplicationController"),

@@ -12,7 +12,7 @@
 //! of building the items and serializing them (see the `answer` bench of `metrics-adapter`);
 //! `tests.rs` checks the bytes against serde's over random answers.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -40,7 +40,7 @@ where
 {
     let (fewest, most) = rows.size_hint();
     let mut out = Vec::with_capacity(256 + 256 * most.unwrap_or(fewest));
-    serde_json::to_writer(&mut out, &MetricValueList::default())?;
+    out.extend_from_slice(envelope());
     // The envelope ends with its empty items, `[]}`: the items go between the brackets.
     let (Some(first), true) = (rows.clone().next(), out.ends_with(b"[]}")) else {
         return serde_json::to_vec(&shape.list(rows));
@@ -75,6 +75,13 @@ where
     out.extend_from_slice(&template.pieces[3]);
     out.extend_from_slice(b"]}");
     Ok(out)
+}
+
+/// The list without items as serde writes it (`{…,"items":[]}`), written once; empty if
+/// serde could not write it, which sends every answer through serde.
+fn envelope() -> &'static [u8] {
+    static ENVELOPE: OnceLock<Vec<u8>> = OnceLock::new();
+    ENVELOPE.get_or_init(|| serde_json::to_vec(&MetricValueList::default()).unwrap_or_default())
 }
 
 /// How many answer shapes' templates are kept.
