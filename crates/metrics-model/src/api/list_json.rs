@@ -38,8 +38,11 @@ pub fn write<'a, I>(shape: &ValueShape, rows: I) -> serde_json::Result<Vec<u8>>
 where
     I: Iterator<Item = MetricValueRow<'a>> + Clone,
 {
+    // Room for the rows there can be (an item is about 200 bytes), up to RESERVED_ROWS: rows
+    // filtered from a bigger answer (a selection out of a whole namespace) reserve no more.
     let (fewest, most) = rows.size_hint();
-    let mut out = Vec::with_capacity(256 + 256 * most.unwrap_or(fewest));
+    let reserved = most.unwrap_or(fewest).min(RESERVED_ROWS);
+    let mut out = Vec::with_capacity(256 + 256 * reserved);
     out.extend_from_slice(envelope());
     // The envelope ends with its empty items, `[]}`: the items go between the brackets.
     let (Some(first), true) = (rows.clone().next(), out.ends_with(b"[]}")) else {
@@ -76,6 +79,9 @@ where
     out.extend_from_slice(b"]}");
     Ok(out)
 }
+
+/// The most rows the list's buffer is sized for up front; a bigger list grows it.
+const RESERVED_ROWS: usize = 1_024;
 
 /// The list without items as serde writes it (`{…,"items":[]}`), written once; empty if
 /// serde could not write it, which sends every answer through serde.
