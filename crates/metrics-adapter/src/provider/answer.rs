@@ -8,9 +8,7 @@ use std::sync::Arc;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use metrics_model::Quantity;
-use metrics_model::api::custom_metrics::v1beta2::{
-    MetricValueList, MetricValueRow, MetricValueRows, ValueShape,
-};
+use metrics_model::api::custom_metrics::v1beta2::{MetricValueList, MetricValueRow, ValueShape};
 use metrics_store::{KeyedSample, KeyedSamples};
 
 /// Which of the store's samples an answer holds.
@@ -74,20 +72,7 @@ impl CustomAnswer {
         self.rows().next().is_none()
     }
 
-    /// The rows gathered, as a list of another version is converted from.
-    pub fn to_rows(&self) -> MetricValueRows {
-        let mut rows = MetricValueRows::new(
-            self.shape.object.clone(),
-            self.shape.metric.clone(),
-            self.shape.window_seconds,
-        );
-        for row in self.rows() {
-            rows.push(row.name, row.timestamp, row.value);
-        }
-        rows
-    }
-
-    /// The full list.
+    /// The full list, as a list of another version is converted from.
     pub fn to_list(&self) -> MetricValueList {
         self.shape.list(self.rows())
     }
