@@ -23,6 +23,7 @@ use std::time::Duration;
 use futures::future::{BoxFuture, FutureExt, Shared, WeakShared};
 use jiff::Timestamp;
 
+use crate::same_poll::SamePollWaker;
 use crate::{Error, KeyedSamples, Labels, MetricsStore, RangeSeries, Result, Sample, TimeRange};
 
 /// A query's text, evaluation time (`None` = the store's now) and, for
@@ -97,7 +98,12 @@ impl<T: Send + Sync + 'static> Flights<T> {
     ) -> impl Future<Output = Result<Arc<T>>> + Send + 'static {
         let flight = self.join_or_start(key, query);
         async move {
-            tokio::time::timeout(deadline, flight?)
+            let mut flight = flight?;
+            // The waiter whose poll completes the flight is woken with all the others: taken in
+            // the same poll, not as a reschedule of its task (see `same_poll`).
+            let waker = SamePollWaker::new();
+            let landed = std::future::poll_fn(|cx| waker.poll(cx, |cx| flight.poll_unpin(cx)));
+            tokio::time::timeout(deadline, landed)
                 .await
                 .map_err(|_| Error::Timeout { deadline })?
         }

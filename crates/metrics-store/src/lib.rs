@@ -22,6 +22,7 @@ mod http;
 mod instrumented;
 mod keyed_samples;
 mod response;
+mod same_poll;
 mod shapes;
 mod tls;
 mod transport;

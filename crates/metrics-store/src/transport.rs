@@ -28,6 +28,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+use crate::same_poll::SamePollWaker;
 use crate::{Error, Result};
 
 /// How long an idle connection is kept: under VictoriaMetrics' idle limit (1 min) and
@@ -54,6 +55,8 @@ type Io = TokioIo<Box<dyn Stream>>;
 struct Pooled {
     sender: SendRequest<String>,
     connection: Option<Connection<Io, String>>,
+    /// What the request and the connection are polled with during an exchange.
+    waker: SamePollWaker,
     idle_since: Instant,
 }
 
@@ -263,6 +266,7 @@ impl Transport {
         Ok(Box::new(Pooled {
             sender,
             connection: Some(connection),
+            waker: SamePollWaker::new(),
             idle_since: Instant::now(),
         }))
     }
@@ -276,7 +280,10 @@ impl Transport {
     ) -> Result<(u16, Bytes), Failed> {
         let outcome = {
             let Pooled {
-                sender, connection, ..
+                sender,
+                connection,
+                waker,
+                ..
             } = &mut *pooled;
             let mut work = pin!(async move {
                 if std::future::poll_fn(|cx| sender.poll_ready(cx))
@@ -303,29 +310,30 @@ impl Transport {
                 })?;
                 Ok((status, body.to_bytes()))
             });
+            // The request and the connection hand each other the request, the answer's head and
+            // each piece of its body through channels, waking the task: through `waker` those
+            // wakes make the poll go round again at once (see `same_poll`).
             std::future::poll_fn(|cx| {
-                // What the connection reads it hands to the request through a channel, waking
-                // this very task: the request is polled again at once, so the answer is taken
-                // in this poll instead of after a round through the scheduler (and the whole
-                // chain of futures above) per step — the head, then each piece of the body.
-                for _ in 0..EXCHANGE_ROUNDS {
+                waker.poll(cx, |cx| {
                     if let Poll::Ready(outcome) = work.as_mut().poll(cx) {
                         return Poll::Ready(outcome);
                     }
                     let Some(open) = connection.as_mut() else {
                         return Poll::Pending;
                     };
-                    if let Poll::Ready(ended) = Pin::new(open).poll(cx) {
-                        if let Err(error) = ended {
-                            tracing::debug!(url = %self.url, %error, "store connection failed");
+                    match Pin::new(open).poll(cx) {
+                        Poll::Pending => Poll::Pending,
+                        Poll::Ready(ended) => {
+                            if let Err(error) = ended {
+                                tracing::debug!(url = %self.url, %error, "store connection failed");
+                            }
+                            // Dropping the ended connection fails (or hands back unsent) what
+                            // the request still waits for, unless the answer is complete.
+                            *connection = None;
+                            work.as_mut().poll(cx)
                         }
-                        // Dropping the ended connection fails (or hands back unsent) what the
-                        // request still waits for, unless the answer is already complete.
-                        *connection = None;
-                        return work.as_mut().poll(cx);
                     }
-                }
-                Poll::Pending
+                })
             })
             .await
         };
@@ -335,11 +343,6 @@ impl Transport {
         outcome
     }
 }
-
-/// How many times one poll of an exchange polls the request and its connection in turn: the
-/// connection reads the answer's head and body, the request takes them, in one poll when they
-/// arrived together.
-const EXCHANGE_ROUNDS: usize = 4;
 
 /// An error with its sources, so the reason names the root cause ("connection reset").
 fn chain(error: &dyn std::error::Error) -> String {

@@ -164,3 +164,22 @@ async fn a_query_every_caller_gave_up_on_is_dropped_and_asked_anew() {
     assert_eq!(asked_again.unwrap().len(), 1);
     assert_eq!(queries_received(&fault), 2);
 }
+
+#[tokio::test]
+async fn the_caller_whose_poll_lands_the_flight_is_not_woken_by_its_landing() {
+    use crate::same_poll::testing::{Wakes, counting_wakes};
+    let (_fault, store) = slow_store(Duration::from_millis(0)).await;
+    let deadline = Duration::from_secs(5);
+    for _ in 0..10 {
+        let wakes = Arc::new(Wakes::default());
+        let answer = counting_wakes(&wakes, store.instant_query_by("x", "pod", None, deadline))
+            .await
+            .unwrap();
+        assert_eq!(answer.get(0).unwrap().key, "web-1");
+        assert_eq!(
+            wakes.during_poll.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "a wake during its own poll sends the task round the scheduler again"
+        );
+    }
+}

@@ -7,6 +7,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use super::*;
+use crate::same_poll::testing::{Wakes, counting_wakes};
 
 const ANSWER: &str = r#"{"status":"success"}"#;
 
@@ -154,4 +155,24 @@ fn the_base_url_is_read_once_and_its_path_kept() {
         Transport::new("ftp://prometheus", None, Duration::from_secs(1)),
         Err(Error::Config(_))
     ));
+}
+
+#[tokio::test]
+async fn an_exchange_wakes_its_task_only_when_the_store_has_written() {
+    let server = server(After::Answer).await;
+    let transport = Transport::new(&server.url, None, Duration::from_secs(1)).unwrap();
+    // The connection is made and pooled first: the exchange measured is a kept-alive one.
+    transport.send(request(&transport)).await.unwrap();
+    for _ in 0..20 {
+        let wakes = Arc::new(Wakes::default());
+        let (status, _) = counting_wakes(&wakes, transport.send(request(&transport)))
+            .await
+            .unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(wakes.during_poll.load(Ordering::SeqCst), 0);
+        assert!(
+            wakes.total.load(Ordering::SeqCst) >= 1,
+            "the answer woke it"
+        );
+    }
 }
