@@ -85,6 +85,9 @@ impl SamePollWaker {
             self.state.phase.store(POLLING, Ordering::Release);
             if let Poll::Ready(value) = pass(&mut inner) {
                 self.state.phase.store(IDLE, Ordering::Release);
+                // Done: a later wake (a pooled connection's socket) has no task to reach, and
+                // the task is not kept alive by its waker held here.
+                drop(self.state.task.take());
                 return Poll::Ready(value);
             }
             if self
@@ -212,6 +215,22 @@ mod tests {
         assert_eq!(task.0.load(Ordering::SeqCst), 0, "nothing woke it yet");
         kept.expect("the pass ran").wake();
         assert_eq!(task.0.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_wake_after_the_futures_are_done_reaches_no_task() {
+        let task = Arc::new(Counting::default());
+        let waker = Waker::from(Arc::clone(&task));
+        let exchange = SamePollWaker::new();
+        let mut kept = None;
+        let outcome = exchange.poll(&mut Context::from_waker(&waker), |inner| {
+            kept = Some(inner.waker().clone());
+            Poll::Ready(())
+        });
+        assert_eq!(outcome, Poll::Ready(()));
+        kept.expect("the pass ran").wake();
+        assert_eq!(task.0.load(Ordering::SeqCst), 0);
+        assert_eq!(Arc::strong_count(&task), 2, "the task's waker is not held any more");
     }
 
     #[test]
