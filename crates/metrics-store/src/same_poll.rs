@@ -230,7 +230,11 @@ mod tests {
         assert_eq!(outcome, Poll::Ready(()));
         kept.expect("the pass ran").wake();
         assert_eq!(task.0.load(Ordering::SeqCst), 0);
-        assert_eq!(Arc::strong_count(&task), 2, "the task's waker is not held any more");
+        assert_eq!(
+            Arc::strong_count(&task),
+            2,
+            "the task's waker is not held any more"
+        );
     }
 
     #[test]
