@@ -180,14 +180,19 @@ mod tests {
         }
     }
 
+    /// A task's waker counting its wakes, and the count.
+    fn counted_task() -> (Arc<Counting>, Waker) {
+        let task = Arc::new(Counting::default());
+        (Arc::clone(&task), Waker::from(task))
+    }
+
     #[test]
     fn a_wake_during_the_poll_runs_another_pass_instead_of_waking_the_task() {
-        let task = Arc::new(Counting::default());
-        let waker = Waker::from(Arc::clone(&task));
+        let (task, waker) = counted_task();
         let mut cx = Context::from_waker(&waker);
-        let exchange = SamePollWaker::new();
+        let same_poll = SamePollWaker::new();
         let mut passes = 0;
-        let outcome = exchange.poll(&mut cx, |inner| {
+        let outcome = same_poll.poll(&mut cx, |inner| {
             passes += 1;
             if passes < 3 {
                 inner.waker().wake_by_ref();
@@ -202,12 +207,11 @@ mod tests {
 
     #[test]
     fn a_wake_after_the_poll_wakes_the_task() {
-        let task = Arc::new(Counting::default());
-        let waker = Waker::from(Arc::clone(&task));
+        let (task, waker) = counted_task();
         let mut cx = Context::from_waker(&waker);
-        let exchange = SamePollWaker::new();
+        let same_poll = SamePollWaker::new();
         let mut kept = None;
-        let outcome = exchange.poll(&mut cx, |inner| {
+        let outcome = same_poll.poll(&mut cx, |inner| {
             kept = Some(inner.waker().clone());
             Poll::<()>::Pending
         });
@@ -219,11 +223,10 @@ mod tests {
 
     #[test]
     fn a_wake_after_the_futures_are_done_reaches_no_task() {
-        let task = Arc::new(Counting::default());
-        let waker = Waker::from(Arc::clone(&task));
-        let exchange = SamePollWaker::new();
+        let (task, waker) = counted_task();
+        let same_poll = SamePollWaker::new();
         let mut kept = None;
-        let outcome = exchange.poll(&mut Context::from_waker(&waker), |inner| {
+        let outcome = same_poll.poll(&mut Context::from_waker(&waker), |inner| {
             kept = Some(inner.waker().clone());
             Poll::Ready(())
         });
@@ -239,12 +242,11 @@ mod tests {
 
     #[test]
     fn futures_that_wake_on_every_pass_yield_to_the_scheduler() {
-        let task = Arc::new(Counting::default());
-        let waker = Waker::from(Arc::clone(&task));
+        let (task, waker) = counted_task();
         let mut cx = Context::from_waker(&waker);
-        let exchange = SamePollWaker::new();
+        let same_poll = SamePollWaker::new();
         let mut passes = 0;
-        let outcome = exchange.poll(&mut cx, |inner| {
+        let outcome = same_poll.poll(&mut cx, |inner| {
             passes += 1;
             inner.waker().wake_by_ref();
             Poll::<()>::Pending
@@ -256,13 +258,12 @@ mod tests {
 
     #[test]
     fn a_wake_between_polls_reaches_the_task_registered_last() {
-        let exchange = SamePollWaker::new();
-        let first = Arc::new(Counting::default());
-        let second = Arc::new(Counting::default());
+        let same_poll = SamePollWaker::new();
+        let (first, first_waker) = counted_task();
+        let (second, second_waker) = counted_task();
         let mut kept = None;
-        for task in [&first, &second] {
-            let waker = Waker::from(Arc::clone(task));
-            let _ = exchange.poll(&mut Context::from_waker(&waker), |inner| {
+        for waker in [first_waker, second_waker] {
+            let _ = same_poll.poll(&mut Context::from_waker(&waker), |inner| {
                 kept = Some(inner.waker().clone());
                 Poll::<()>::Pending
             });
