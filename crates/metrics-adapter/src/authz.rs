@@ -21,8 +21,9 @@
 //!
 //! [`Authorizer`] posts one `authorization.k8s.io/v1` SubjectAccessReview per distinct
 //! (user, groups, extra, attributes) and caches the decision for [`ALLOWED_TTL`] /
-//! [`DENIED_TTL`], at most [`CACHE_CAPACITY`] entries. A review that fails fails closed:
-//! [`Error::AuthorizerFailed`] (500, as kube-apiserver answers authorizer errors).
+//! [`DENIED_TTL`], at most [`CACHE_CAPACITY`] entries. A review is retried and bounded in time
+//! as [`crate::review`] says; one that still fails fails closed: [`Error::AuthorizerFailed`]
+//! (500, as kube-apiserver answers authorizer errors), and is not cached.
 
 use std::borrow::Cow;
 use std::time::Duration;
@@ -31,10 +32,10 @@ use k8s_openapi::api::authorization::v1::{
     NonResourceAttributes, ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
 use kube::Api;
-use kube::api::PostParams;
 
 use crate::auth::UserInfo;
 use crate::cache::ExpiringCache;
+use crate::review::{self, ReviewPolicy};
 use crate::{Error, Result};
 
 /// How long an allowed decision is reused.
@@ -260,6 +261,7 @@ enum Decision {
 pub struct Authorizer {
     api: Api<SubjectAccessReview>,
     cache: ExpiringCache<Key, Decision>,
+    policy: ReviewPolicy,
 }
 
 impl std::fmt::Debug for Authorizer {
@@ -302,7 +304,14 @@ impl Authorizer {
         Authorizer {
             api: Api::all(client),
             cache: ExpiringCache::new(CACHE_CAPACITY),
+            policy: ReviewPolicy::default(),
         }
+    }
+
+    /// Posts reviews under `policy` instead of k8s.io/apiserver's ([`ReviewPolicy::default`]).
+    pub fn with_review_policy(mut self, policy: ReviewPolicy) -> Self {
+        self.policy = policy;
+        self
     }
 
     /// Ok when `user` may make the request `attributes` describe; a 403
@@ -339,11 +348,9 @@ impl Authorizer {
 
     /// Posts the review.
     async fn ask(&self, user: &UserInfo, attributes: &Attributes) -> Result<Decision> {
-        let answer = self
-            .api
-            .create(&PostParams::default(), &review(user, attributes))
+        let answer = review::create(&self.api, &review(user, attributes), self.policy)
             .await
-            .map_err(|e| Error::AuthorizerFailed(e.to_string()))?;
+            .map_err(Error::AuthorizerFailed)?;
         let status = answer.status.unwrap_or_default();
         Ok(if status.allowed && !status.denied.unwrap_or(false) {
             Decision::Allowed

@@ -14,6 +14,7 @@
 //!   certificates, front proxy, bearer tokens by TokenReview, CAs from the flags or the
 //!   `extension-apiserver-authentication` ConfigMap), per-metric SubjectAccessReview
 //!   authorization and the running adapter that puts them in front of the router;
+//!   [`review`]: how both kinds of review are posted (retries, a time budget);
 //!   [`reload`]: `--config` reloaded when it changes; [`serving_cert`]: the serving
 //!   certificate, read again when cert-manager renews it; [`telemetry`]: the adapter's own
 //!   `/metrics`; [`options`]: the command line.
@@ -69,6 +70,7 @@ pub mod provider;
 pub mod querying;
 pub mod registry;
 pub mod reload;
+pub mod review;
 pub mod serve;
 pub mod server;
 pub mod serving_cert;

@@ -126,7 +126,7 @@ fn invalid(at: &str, reason: impl Into<String>) -> Error {
 /// The Kubernetes client: `--kubeconfig`, else `KUBECONFIG` (or `~/.kube/config`), else the
 /// in-cluster service account; `needs` says what for in errors.
 pub async fn kube_client(options: &Options, needs: &str) -> Result<kube::Client> {
-    let config = match &options.kubeconfig {
+    let mut config = match &options.kubeconfig {
         Some(path) => {
             let at = format!("--kubeconfig {}", path.display());
             let kubeconfig = kube::config::Kubeconfig::read_from(path)
@@ -145,6 +145,10 @@ pub async fn kube_client(options: &Options, needs: &str) -> Result<kube::Client>
             )
         })?,
     };
+    // Reviews retry as k8s.io/apiserver's do, within a time budget (`review`); watches
+    // retry with kube-runtime's backoff. kube's own layer (15 retries of 429/503/504, up to
+    // minutes) would hold a request far past that budget.
+    config.default_retry = false;
     kube::Client::try_from(config).map_err(|e| invalid("--kubeconfig", format!("{needs}: {e}")))
 }
 

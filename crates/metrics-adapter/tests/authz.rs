@@ -19,7 +19,7 @@ use rustls::RootCertStore;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{Value, json};
-use test_support::kube_api::FakeApi;
+use test_support::kube_api::{FakeApi, ReviewFailures, ReviewFault};
 use test_support::pki::TestCa;
 use tokio::task::JoinHandle;
 
@@ -364,11 +364,31 @@ async fn decisions_are_cached_per_user_and_attributes() -> TestResult {
 }
 
 #[tokio::test]
+async fn a_review_the_api_server_fails_once_is_asked_again_within_the_request() -> TestResult {
+    bounded(async {
+        let fake = FakeApi::default();
+        allow(&fake, "bob", "list", "pods", METRIC);
+        fake.cluster.lock().unwrap().subject_access_review_failures =
+            ReviewFailures::next(1, ReviewFault::Status(500));
+        let setup = start(&fake, "bob").await?;
+        let path = format!("{V2}/namespaces/ns1/pods/*/{METRIC}");
+        let (status, body) = setup.get(&path).await?;
+        // Authorized: what follows is the store's answer (none runs here), not a 403 or 500.
+        assert!(status == 404 || status == 503, "{status}: {body}");
+        assert_eq!(reviews(&fake), 2, "{:?}", fake.lines());
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
 async fn a_failing_review_fails_closed_with_500() -> TestResult {
     bounded(async {
         let fake = FakeApi::default();
         allow(&fake, "bob", "list", "pods", METRIC);
-        fake.cluster.lock().unwrap().fail_subject_access_reviews = true;
+        // The API server refuses the adapter's reviews (no `system:auth-delegator` binding).
+        fake.cluster.lock().unwrap().subject_access_review_failures =
+            ReviewFailures::always(ReviewFault::Status(403));
         let setup = start(&fake, "bob").await?;
         let path = format!("{V2}/namespaces/ns1/pods/*/{METRIC}");
         let (status, body) = setup.get(&path).await?;
@@ -377,7 +397,7 @@ async fn a_failing_review_fails_closed_with_500() -> TestResult {
         let message = body["message"].as_str().unwrap_or_default();
         assert!(message.contains("SubjectAccessReview"), "{message}");
         // Failures are not cached: once the authorizer answers, the request passes.
-        fake.cluster.lock().unwrap().fail_subject_access_reviews = false;
+        fake.cluster.lock().unwrap().subject_access_review_failures = ReviewFailures::none();
         let (status, body) = setup.get(&path).await?;
         assert!(status == 404 || status == 503, "{status}: {body}");
         Ok(())

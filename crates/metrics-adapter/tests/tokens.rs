@@ -11,7 +11,7 @@ mod common;
 use common::https::{METRIC, SAR, allow, count, flag, start, unauthorized};
 use common::{TestResult, V2, bounded};
 use serde_json::{Value, json};
-use test_support::kube_api::FakeApi;
+use test_support::kube_api::{FakeApi, ReviewFailures, ReviewFault};
 use test_support::pki::TestCa;
 
 const TOKEN_REVIEW: &str = "POST /apis/authentication.k8s.io/v1/tokenreviews";
@@ -80,9 +80,11 @@ async fn a_bad_token_is_a_401_status() -> TestResult {
         );
         assert!(message.contains("invalid bearer token"), "{message}");
 
-        // A TokenReview that cannot be made fails closed with a 401 too.
+        // A TokenReview that cannot be made fails closed with a 401 too (here the API server
+        // refuses the adapter's review: no retry can help).
         add_token(&fake, "right", json!({"username": "bob"}));
-        fake.cluster.lock().unwrap().fail_token_reviews = true;
+        fake.cluster.lock().unwrap().token_review_failures =
+            ReviewFailures::always(ReviewFault::Status(403));
         let message = unauthorized(
             setup
                 .get(&anonymous, "/apis", &[("Authorization", "Bearer right")])

@@ -19,6 +19,8 @@ use serde_json::{Value, json};
 mod config_maps;
 mod reviews;
 
+pub use reviews::{ReviewFailures, ReviewFault};
+
 /// One request as the client sent it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Call {
@@ -60,13 +62,13 @@ pub struct FakeCluster {
     /// Who may do what, as `(user, verb, resource, subresource)`: a SubjectAccessReview is
     /// allowed when an entry matches its user and resource attributes exactly.
     pub allowed: Vec<(String, String, String, String)>,
-    /// Makes every SubjectAccessReview fail with a 500 `Status`.
-    pub fail_subject_access_reviews: bool,
+    /// How SubjectAccessReviews fail, if they do ([`ReviewFailures::none`] by default).
+    pub subject_access_review_failures: ReviewFailures,
     /// Bearer tokens a TokenReview authenticates: token → the review's `status.user`
     /// (`{"username": …, "groups": […], "extra": {…}}`); other tokens are not authenticated.
     pub tokens: BTreeMap<String, Value>,
-    /// Makes every TokenReview fail with a 500 `Status`.
-    pub fail_token_reviews: bool,
+    /// How TokenReviews fail, if they do ([`ReviewFailures::none`] by default).
+    pub token_review_failures: ReviewFailures,
     /// ConfigMaps by namespace and name. Change them with [`FakeCluster::put_config_map`] and
     /// [`FakeCluster::delete_config_map`], so that watches see the change.
     pub config_maps: BTreeMap<Key, Value>,
@@ -245,6 +247,9 @@ impl FakeApi {
             });
         }
         if let Some(answer) = self.config_maps(&method, &path).await {
+            return answer;
+        }
+        if let Some(answer) = self.review_fault(&method, &path).await {
             return answer;
         }
         if query_param(&path, "watch").is_some_and(|w| w == "true" || w == "1") {

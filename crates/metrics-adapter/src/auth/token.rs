@@ -5,9 +5,9 @@
 //!   the only form read; any other `Authorization` header authenticates nobody.
 //! - `status.authenticated: true` → the user, groups and extra of `status.user`;
 //!   `false` → 401 "invalid bearer token" with the reviewer's `status.error`.
-//! - A review that cannot be made (API down, error answer) → 401 as well
-//!   ([`Error::TokenReviewFailed`]), as k8s.io/apiserver answers a failed token
-//!   authentication, and a warning is logged. Failures are not cached.
+//! - A review that cannot be made (API down, error answer), once retried and bounded in time as
+//!   [`crate::review`] says → 401 as well ([`Error::TokenReviewFailed`]), as k8s.io/apiserver
+//!   answers a failed token authentication, and a warning is logged. Failures are not cached.
 //! - Verdicts are cached for [`AUTHENTICATED_TTL`] / [`REJECTED_TTL`] (k8s.io/apiserver's
 //!   default `--authentication-token-webhook-cache-ttl` is 10 s for both), keyed by the
 //!   SHA-256 of the token — the token itself is never kept nor logged — at most
@@ -19,10 +19,10 @@ use std::time::Duration;
 use axum::http::{HeaderMap, header};
 use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec};
 use kube::Api;
-use kube::api::PostParams;
 
 use super::UserInfo;
 use crate::cache::ExpiringCache;
+use crate::review::{self, ReviewPolicy};
 use crate::{Error, Result};
 
 /// How long an authenticated token's user is reused.
@@ -62,6 +62,7 @@ pub struct TokenReviewer {
     api: Api<TokenReview>,
     authenticated: ExpiringCache<TokenHash, UserInfo>,
     rejected: ExpiringCache<TokenHash, String>,
+    policy: ReviewPolicy,
 }
 
 impl std::fmt::Debug for TokenReviewer {
@@ -95,7 +96,14 @@ impl TokenReviewer {
             api: Api::all(client),
             authenticated: ExpiringCache::new(CACHE_CAPACITY),
             rejected: ExpiringCache::new(REJECTED_CAPACITY),
+            policy: ReviewPolicy::default(),
         }
+    }
+
+    /// Posts reviews under `policy` instead of k8s.io/apiserver's ([`ReviewPolicy::default`]).
+    pub fn with_review_policy(mut self, policy: ReviewPolicy) -> Self {
+        self.policy = policy;
+        self
     }
 
     /// The user `token` belongs to, or a 401 error saying why there is none.
@@ -125,11 +133,9 @@ impl TokenReviewer {
 
     /// Posts the review.
     async fn ask(&self, token: &str) -> Result<Verdict> {
-        let answer = self
-            .api
-            .create(&PostParams::default(), &review(token))
+        let answer = review::create(&self.api, &review(token), self.policy)
             .await
-            .map_err(|e| Error::TokenReviewFailed(e.to_string()))?;
+            .map_err(Error::TokenReviewFailed)?;
         let status = answer.status.unwrap_or_default();
         let user = status.user.unwrap_or_default();
         let name = user.username.unwrap_or_default();

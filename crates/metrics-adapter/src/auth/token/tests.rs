@@ -3,7 +3,7 @@
 use super::*;
 use axum::http::HeaderValue;
 use serde_json::json;
-use test_support::kube_api::FakeApi;
+use test_support::kube_api::{FakeApi, ReviewFailures, ReviewFault};
 
 const TOKEN_REVIEWS: &str = "POST /apis/authentication.k8s.io/v1/tokenreviews";
 
@@ -78,21 +78,38 @@ async fn a_rejected_token_is_401_and_the_rejection_is_cached() {
     assert_eq!(reviews(&fake), 1, "{:?}", fake.lines());
 }
 
-#[tokio::test]
-async fn a_failing_review_is_401_and_not_cached() {
+/// A fake API server knowing token `t` as bob, its TokenReviews failing as `failures` say.
+fn bobs_token_failing(failures: ReviewFailures) -> FakeApi {
     let fake = FakeApi::default();
-    fake.cluster
-        .lock()
-        .unwrap()
+    let mut cluster = fake.cluster.lock().unwrap();
+    cluster
         .tokens
         .insert("t".into(), json!({"username": "bob"}));
-    fake.cluster.lock().unwrap().fail_token_reviews = true;
+    cluster.token_review_failures = failures;
+    drop(cluster);
+    fake
+}
+
+#[tokio::test]
+async fn a_failing_review_is_401_and_not_cached() {
+    // The API server refuses the adapter's reviews: nothing to retry.
+    let fake = bobs_token_failing(ReviewFailures::always(ReviewFault::Status(403)));
     let reviewer = TokenReviewer::new(fake.client());
     let error = reviewer.authenticate("t").await.unwrap_err();
     assert!(matches!(error, Error::TokenReviewFailed(_)), "{error}");
     assert_eq!(error.status().code, Some(401), "{error}");
     assert!(error.to_string().contains("TokenReview failed"), "{error}");
-    fake.cluster.lock().unwrap().fail_token_reviews = false;
+    assert_eq!(reviews(&fake), 1, "{:?}", fake.lines());
+    fake.cluster.lock().unwrap().token_review_failures = ReviewFailures::none();
+    assert_eq!(reviewer.authenticate("t").await.unwrap().name, "bob");
+    assert_eq!(reviews(&fake), 2, "{:?}", fake.lines());
+}
+
+#[tokio::test]
+async fn a_review_the_api_server_could_not_answer_is_asked_again() {
+    let fake = bobs_token_failing(ReviewFailures::next(1, ReviewFault::Status(500)));
+    // k8s.io/apiserver's policy: asked again after 500 ms to 1 s.
+    let reviewer = TokenReviewer::new(fake.client());
     assert_eq!(reviewer.authenticate("t").await.unwrap().name, "bob");
     assert_eq!(reviews(&fake), 2, "{:?}", fake.lines());
 }
