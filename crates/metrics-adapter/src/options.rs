@@ -29,7 +29,8 @@ pub struct Options {
     #[arg(long, default_value_t = 6443)]
     pub secure_port: u16,
 
-    /// The address to listen on.
+    /// The address to listen on; `0.0.0.0` (the default) or `::` listens on every interface,
+    /// IPv4 and IPv6 alike, as k8s.io/apiserver does.
     #[arg(long, default_value = "0.0.0.0")]
     pub bind_address: IpAddr,
 
@@ -258,6 +259,21 @@ impl Options {
                 "must be at least 1s (a rate needs two samples within it)".to_owned(),
             ));
         }
+        if self.metrics_relist_interval < Duration::from_secs(1) {
+            return Err((
+                "--metrics-relist-interval",
+                format!(
+                    "{:?} is too short: at least 1s (every relist lists every rule's series)",
+                    self.metrics_relist_interval
+                ),
+            ));
+        }
+        if self.query_timeout.is_zero() {
+            return Err((
+                "--query-timeout",
+                "must be longer than 0s: every query would time out".to_owned(),
+            ));
+        }
         if let Some(max_age) = self.metrics_max_age
             && max_age < self.metrics_relist_interval
         {
@@ -364,6 +380,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if rest.is_empty() {
         return Err(bad());
     }
+    // Go's `time.ParseDuration` takes a bare zero without a unit, and only zero.
+    if rest == "0" {
+        return Ok(Duration::ZERO);
+    }
     let mut total = Duration::ZERO;
     while !rest.is_empty() {
         let split = rest
@@ -413,6 +433,7 @@ mod tests {
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
         assert!(parse_duration("30").is_err());
+        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
         assert!(parse_duration("3d").is_err());
         assert!(parse_duration("").is_err());
     }
@@ -577,6 +598,21 @@ mod tests {
             "--metrics-max-age=30s".to_owned(),
         ]);
         assert_eq!(short_age.check().unwrap_err().0, "--metrics-max-age");
+
+        // A zero relist interval would stop relisting (and readiness); zero query time,
+        // every answer.
+        for (flag, value) in [
+            ("--metrics-relist-interval", "0s"),
+            ("--metrics-relist-interval", "500ms"),
+            ("--query-timeout", "0"),
+        ] {
+            let options = for_tests(&[format!("{flag}={value}")]);
+            assert_eq!(options.check().unwrap_err().0, flag, "{value}");
+        }
+        assert_eq!(
+            for_tests(&["--metrics-relist-interval=1s".to_owned()]).check(),
+            Ok(())
+        );
 
         let instant = for_tests(&["--rate-interval=500ms".to_owned()]);
         assert_eq!(instant.check().unwrap_err().0, "--rate-interval");

@@ -183,11 +183,13 @@ impl<S: MetricsStore> Provider<S> {
         let object_selector = parse_selector("labelSelector", request.label_selector)?;
         let (catalog, deadline) = self
             .catalog_knowing(deadline, RuleKind::Custom, request.metric, |catalog| {
-                catalog.custom(request.resource, request.metric).is_some()
+                catalog
+                    .custom_resolved(request.resource, request.metric)
+                    .is_some()
             })
             .await?;
-        let entry = catalog
-            .custom(request.resource, request.metric)
+        let (resource, entry) = catalog
+            .custom_resolved(request.resource, request.metric)
             .ok_or_else(|| Error::UnknownMetric {
                 group: CUSTOM_GROUP,
                 metric: request.metric.to_owned(),
@@ -203,13 +205,11 @@ impl<S: MetricsStore> Provider<S> {
         } else {
             vec![request.name.to_owned()]
         };
-        let namespace = request
-            .namespace
-            .filter(|_| is_namespaced(request.resource));
+        let namespace = request.namespace.filter(|_| is_namespaced(resource));
         let shape = v1beta2::ValueShape {
             object: ObjectReference {
-                api_version: request.resource.group.is_empty().then(|| "/v1".to_owned()),
-                kind: Some(kind_of(request.resource)),
+                api_version: resource.group.is_empty().then(|| "/v1".to_owned()),
+                kind: Some(kind_of(resource)),
                 namespace: namespace.map(str::to_owned),
                 ..ObjectReference::default()
             },
@@ -224,7 +224,7 @@ impl<S: MetricsStore> Provider<S> {
         let selected = match (all, object_selector.is_empty()) {
             (true, false) => {
                 let selected = self
-                    .select(request.resource, namespace, &object_selector, deadline)
+                    .select(resource, namespace, &object_selector, deadline)
                     .await?;
                 if selected.is_empty() {
                     return Ok(CustomAnswer::empty(shape));
@@ -240,7 +240,7 @@ impl<S: MetricsStore> Provider<S> {
             .map(|keep| keep.iter().cloned().collect());
         let query = rule.object_query(&ObjectQuery {
             series: &series,
-            resource: request.resource,
+            resource,
             namespace,
             objects: match (&few, all) {
                 (Some(few), _) => Objects::Named(few),
@@ -249,13 +249,13 @@ impl<S: MetricsStore> Provider<S> {
             },
             metric_selector: &metric_selector,
         })?;
-        let label = rule
-            .association()
-            .label_for(request.resource)
-            .ok_or_else(|| Error::UnmappedResource {
-                rule: rule.location().to_owned(),
-                resource: request.resource.to_string(),
-            })?;
+        let label =
+            rule.association()
+                .label_for(resource)
+                .ok_or_else(|| Error::UnmappedResource {
+                    rule: rule.location().to_owned(),
+                    resource: resource.to_string(),
+                })?;
         tracing::debug!(%query, "custom metric query");
         let samples = self
             .store
@@ -270,7 +270,7 @@ impl<S: MetricsStore> Provider<S> {
         if !all && answer.is_empty() {
             return Err(Error::NoValue {
                 metric: request.metric.to_owned(),
-                resource: request.resource.to_string(),
+                resource: resource.to_string(),
                 namespace: namespace.map(str::to_owned),
                 name: request.name.to_owned(),
             });

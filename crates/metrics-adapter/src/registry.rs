@@ -21,10 +21,13 @@
 //! series name Sextant can guess (the metric itself, or `X_total` for `X_per_second`, checked by
 //! running the rule's own naming on the guess), the store's `/api/v1/series` is asked for the
 //! rule's selector restricted to that one series name, and what it finds is added to the
-//! catalog. Only when no rule yields a guess is every rule relisted. Lookups run one at a time
-//! (concurrent misses wait for the one in flight and then see its result), and each metric is
-//! looked up at most once per [`MISS_REFRESH_INTERVAL`], so a flood of requests for names that
-//! do not exist costs the store at most one small series call at a time. A lookup that the
+//! catalog. Only when no rule yields a guess is every rule relisted, and then at most once per
+//! [`MISS_REFRESH_INTERVAL`] whatever the metrics missed (a name no rule produces from a
+//! guessable series still appears within [`NEW_NAMES_INTERVAL`]); a kind of metric no rule
+//! serves (external metrics without `externalRules`) is not looked up at all. Lookups run one
+//! at a time (concurrent misses wait for the one in flight and then see its result), and each
+//! metric is looked up at most once per [`MISS_REFRESH_INTERVAL`], so a flood of requests for
+//! names that do not exist costs the store at most one small series call at a time. A lookup that the
 //! store failed answers its request with the store's error; a refusal or a garbled answer is
 //! answered again for that metric until the interval has passed (a store in trouble is not
 //! asked again meanwhile), a timeout is not remembered.
@@ -51,8 +54,17 @@ pub const LOOKBACK: Duration = Duration::from_secs(600);
 /// (answered again, not asked again, until [`MISS_REFRESH_INTERVAL`] has passed).
 type Miss = (Instant, Option<metrics_store::Error>);
 
-/// The least time between two lookups of the same unknown metric (and between two full relists
-/// triggered by misses).
+/// What recent misses asked the store, so the same is not asked again too soon.
+#[derive(Debug, Default)]
+struct Misses {
+    /// When each recently missed metric was looked up, and how.
+    by_metric: HashMap<String, Miss>,
+    /// When a miss last relisted every rule (no rule could name the metric from a guess).
+    full_relist: Option<Instant>,
+}
+
+/// The least time between two lookups of the same unknown metric, and between two full relists
+/// triggered by misses of any metrics.
 pub const MISS_REFRESH_INTERVAL: Duration = Duration::from_secs(5);
 
 /// How often the store is asked for metric names not seen yet (between full relists), so a
@@ -89,8 +101,8 @@ pub struct Registry {
     /// How far back relists and lookups look for series (`--metrics-max-age`).
     lookback: Duration,
     catalog: RwLock<Arc<Catalog>>,
-    /// When each recently missed metric was looked up; held while a lookup runs, to serialize.
-    misses: tokio::sync::Mutex<HashMap<String, Miss>>,
+    /// What recent misses asked; held while a lookup runs, to serialize.
+    misses: tokio::sync::Mutex<Misses>,
     /// Why the configuration file on disk is not the one served, if it is not.
     config_problem: RwLock<Option<String>>,
     metrics: DiscoveryMetrics,
@@ -104,7 +116,7 @@ impl Registry {
             relist_interval,
             lookback: LOOKBACK,
             catalog: RwLock::new(Arc::new(Catalog::default())),
-            misses: tokio::sync::Mutex::new(HashMap::new()),
+            misses: tokio::sync::Mutex::new(Misses::default()),
             config_problem: RwLock::new(None),
             metrics: DiscoveryMetrics::default(),
         }

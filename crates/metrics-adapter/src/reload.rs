@@ -50,6 +50,9 @@ impl ConfigWatch {
         let text = match tokio::fs::read_to_string(&self.path).await {
             Ok(text) => text,
             Err(error) => {
+                // Whatever text comes back (even the one serving) is applied anew, which also
+                // clears this report.
+                self.last_text = None;
                 let problem = format!("cannot read {shown}: {error}");
                 if registry.config_problem().as_deref() != Some(problem.as_str()) {
                     tracing::error!(%problem, "configuration not reloaded; serving the last good one");

@@ -364,7 +364,7 @@ impl Adapter {
         let server = Arc::new(Server::new(provider, options.query_timeout));
         let app = router(Arc::clone(&server)).route("/metrics", metrics_route(telemetry.clone()));
         let address = SocketAddr::new(options.bind_address, options.secure_port);
-        let listener = TcpListener::bind(address).await.map_err(|e| Error::Tls {
+        let listener = listen(address).await.map_err(|e| Error::Tls {
             what: format!("listening on {address}"),
             reason: e.to_string(),
         })?;
@@ -527,6 +527,37 @@ struct Connection {
     /// (and it is refused), as kube-apiserver checks the chain at every request.
     expires: Option<std::time::SystemTime>,
     judged: Mutex<(Arc<Authenticator>, Arc<Peer>)>,
+}
+
+/// Listens on `address`. An unspecified address (`0.0.0.0`, the default, or `::`) listens on
+/// every interface in both address families, as k8s.io/apiserver's `--bind-address` does: one
+/// IPv6 socket that takes IPv4 connections too, so the adapter is reachable in IPv6-only and
+/// dual-stack clusters; `0.0.0.0` falls back to IPv4 alone on a host without IPv6.
+async fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
+    if address.ip().is_unspecified() {
+        let every = SocketAddr::new(std::net::Ipv6Addr::UNSPECIFIED.into(), address.port());
+        match listen_dual_stack(every) {
+            Ok(listener) => return Ok(listener),
+            Err(error) if address.is_ipv4() => {
+                tracing::info!(%error, "no IPv6 here: listening on IPv4 only");
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    TcpListener::bind(address).await
+}
+
+/// An IPv6 listening socket on `address` that accepts IPv4 connections too (`IPV6_V6ONLY`
+/// off), with the options tokio's own `bind` sets.
+fn listen_dual_stack(address: SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_only_v6(false)?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
 }
 
 /// Whether an accept error is the failed connection's own (reset or aborted before it was

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,8 +25,18 @@ type TestResult = Result<(), Box<dyn std::error::Error>>;
 /// The header read timeout the adapter is started with here (32 s in the binary).
 const TIMEOUT: Duration = Duration::from_secs(1);
 
-/// A TLS connection to the adapter at `port`, trusting `ca`, presenting no certificate.
+/// A TLS connection to the adapter at `port` on 127.0.0.1, trusting `ca`, presenting no
+/// certificate.
 async fn connect(
+    port: u16,
+    ca: &TestCa,
+) -> Result<TlsStream<TcpStream>, Box<dyn std::error::Error>> {
+    connect_to(IpAddr::from([127, 0, 0, 1]), port, ca).await
+}
+
+/// As [`connect`], to `ip`.
+async fn connect_to(
+    ip: IpAddr,
     port: u16,
     ca: &TestCa,
 ) -> Result<TlsStream<TcpStream>, Box<dyn std::error::Error>> {
@@ -37,7 +48,7 @@ async fn connect(
     .with_safe_default_protocol_versions()?
     .with_root_certificates(roots)
     .with_no_client_auth();
-    let tcp = TcpStream::connect(("127.0.0.1", port)).await?;
+    let tcp = TcpStream::connect((ip, port)).await?;
     let name = ServerName::try_from("localhost")?;
     Ok(TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
@@ -111,4 +122,68 @@ async fn idle_and_slow_connections_are_closed_and_a_prompt_one_is_served() -> Te
         Ok(())
     })
     .await?
+}
+
+/// The answer to `GET /healthz` over a new connection to `ip`.
+async fn healthz(ip: IpAddr, port: u16, ca: &TestCa) -> Result<String, Box<dyn std::error::Error>> {
+    let mut stream = connect_to(ip, port, ca).await?;
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: adapter\r\nConnection: close\r\n\r\n")
+        .await?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.ok();
+    Ok(answer)
+}
+
+#[tokio::test]
+async fn the_default_bind_address_serves_ipv4_and_ipv6_alike() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let server = TestCa::new(dir.path(), "server")?;
+    let serving = server.server_cert("serving")?;
+    let start = |bind: Option<&str>| {
+        let mut args = vec![
+            "sextant-adapter".to_owned(),
+            "--secure-port=0".to_owned(),
+            format!("--tls-cert-file={}", serving.cert_path.display()),
+            format!("--tls-private-key-file={}", serving.key_path.display()),
+            "--prometheus-url=http://127.0.0.1:1".to_owned(),
+            "--authorization-always-allow".to_owned(),
+        ];
+        args.extend(bind.map(|address| format!("--bind-address={address}")));
+        Options::try_parse_from(args)
+    };
+    let ipv4 = IpAddr::from([127, 0, 0, 1]);
+    let ipv6 = IpAddr::from(Ipv6Addr::LOCALHOST);
+    if std::net::TcpListener::bind((ipv6, 0)).is_err() {
+        eprintln!("skipped: this host has no IPv6 loopback (::1) to connect from");
+        return Ok(());
+    }
+
+    // No --bind-address (0.0.0.0), and `::`: both families, as k8s.io/apiserver listens.
+    for bind in [None, Some("::")] {
+        let adapter = Adapter::start_with(&start(bind)?, None).await?;
+        let port = adapter.local_addr()?.port();
+        let task = tokio::spawn(adapter.serve(std::future::pending()));
+        for ip in [ipv4, ipv6] {
+            let answer = healthz(ip, port, &server).await?;
+            assert!(
+                answer.starts_with("HTTP/1.1 200"),
+                "{bind:?} via {ip}: {answer}"
+            );
+        }
+        task.abort();
+    }
+
+    // A specific address: that one only.
+    let adapter = Adapter::start_with(&start(Some("127.0.0.1"))?, None).await?;
+    let port = adapter.local_addr()?.port();
+    let task = tokio::spawn(adapter.serve(std::future::pending()));
+    assert!(
+        healthz(ipv4, port, &server)
+            .await?
+            .starts_with("HTTP/1.1 200")
+    );
+    assert!(healthz(ipv6, port, &server).await.is_err(), "not on ::1");
+    task.abort();
+    Ok(())
 }

@@ -112,6 +112,20 @@ async fn a_changed_file_is_applied_and_a_broken_one_reported_while_the_last_good
                 .encode()
                 .contains("sextant_adapter_config_last_reload_successful 1")
         );
+
+        // Unreadable for a moment, then back with the very text that serves: applied again,
+        // and the warning is gone too.
+        std::fs::remove_file(&path)?;
+        assert!(!watch.check(&registry, &store, deadline).await);
+        std::fs::write(&path, rules("requests_rate"))?;
+        assert!(watch.check(&registry, &store, deadline).await, "re-applied");
+        let (_, ready) = adapter.get("/readyz").await?;
+        assert_eq!(ready.as_str(), Some("ok"), "{ready}");
+        assert!(
+            telemetry
+                .encode()
+                .contains("sextant_adapter_config_last_reload_successful 1")
+        );
         Ok(())
     })
     .await

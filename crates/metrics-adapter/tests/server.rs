@@ -145,6 +145,26 @@ async fn a_new_metric_is_served_on_its_first_request() -> TestResult {
             .await?;
         assert_eq!(status, 200, "first request after the first sample: {body}");
         assert!(close(values(&body)[0].2, 4.0), "{body}");
+        // A resource named without its group, as `kubectl get --raw` users write it, is the
+        // group that serves the metric (deployments.apps), as kube-apiserver resolves it.
+        victoria
+            .import(&[recent_counter(
+                "checkouts_total",
+                &[("namespace", "ns1"), ("deployment", "web")],
+                6.0,
+            )?])
+            .await?;
+        let (status, body) = adapter
+            .get(&format!(
+                "{V2}/namespaces/ns1/deployments/web/checkouts_per_second"
+            ))
+            .await?;
+        assert_eq!(status, 200, "{body}");
+        assert!(close(values(&body)[0].2, 6.0), "{body}");
+        assert_eq!(
+            body["items"][0]["describedObject"]["kind"], "Deployment",
+            "{body}"
+        );
         // The metric missed above was looked up just now; the next lookup of the same name
         // waits out the rate limit.
         tokio::time::sleep(MISS_REFRESH_INTERVAL).await;

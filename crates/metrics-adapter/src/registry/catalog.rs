@@ -70,6 +70,31 @@ impl Catalog {
         self.custom.get(resource)?.get(metric)
     }
 
+    /// The entry serving `metric` for `resource`, with the resource as the catalog names it:
+    /// `resource` itself, or, for a resource named without its group (`deployments`), the one
+    /// resource of that name that serves the metric (`deployments.apps`), as kube-apiserver's
+    /// REST mapper resolves a group-less resource; `None` when there is none or several.
+    pub fn custom_resolved<'a>(
+        &'a self,
+        resource: &'a GroupResource,
+        metric: &str,
+    ) -> Option<(&'a GroupResource, &'a CustomEntry)> {
+        if let Some(entry) = self.custom(resource, metric) {
+            return Some((resource, entry));
+        }
+        if !resource.group.is_empty() {
+            return None;
+        }
+        let mut named = self.custom.iter().filter_map(|(served, metrics)| {
+            (served.resource == resource.resource)
+                .then(|| metrics.get(metric))
+                .flatten()
+                .map(|entry| (served, entry))
+        });
+        let found = named.next()?;
+        named.next().is_none().then_some(found)
+    }
+
     /// The entry serving the external `metric`, if any.
     pub fn external(&self, metric: &str) -> Option<&ExternalEntry> {
         self.external.get(metric)

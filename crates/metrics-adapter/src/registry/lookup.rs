@@ -36,7 +36,7 @@ impl Registry {
             return Ok(true);
         }
         let deadline = deadline.saturating_sub(started.elapsed());
-        if let Some((at, failed)) = misses.get(metric)
+        if let Some((at, failed)) = misses.by_metric.get(metric)
             && at.elapsed() < MISS_REFRESH_INTERVAL
         {
             return match failed {
@@ -45,16 +45,32 @@ impl Registry {
             };
         }
         let asked = Instant::now();
-        let looked_up = match targeted_selectors(&seen_config(seen, self), kind, metric) {
+        let config = seen_config(seen, self);
+        let looked_up = match targeted_selectors(&config, kind, metric) {
             Some(selectors) => self.look_up(store, kind, &selectors, deadline).await,
-            None => self.relist(store, deadline).await,
+            // No rule serves this kind of metric: no series can make it servable.
+            None if rules_of(&config, kind).is_empty() => Ok(()),
+            // Every rule was relisted for a miss a moment ago; new names come with the
+            // periodic check until the interval has passed.
+            None if misses
+                .full_relist
+                .is_some_and(|at| at.elapsed() < MISS_REFRESH_INTERVAL) =>
+            {
+                Ok(())
+            }
+            None => {
+                misses.full_relist = Some(asked);
+                self.relist(store, deadline).await
+            }
         };
-        if misses.len() >= MISS_MEMORY {
-            misses.retain(|_, (at, _)| at.elapsed() < MISS_REFRESH_INTERVAL);
+        if misses.by_metric.len() >= MISS_MEMORY {
+            misses
+                .by_metric
+                .retain(|_, (at, _)| at.elapsed() < MISS_REFRESH_INTERVAL);
         }
         match looked_up {
             Ok(()) => {
-                misses.insert(metric.to_owned(), (asked, None));
+                misses.by_metric.insert(metric.to_owned(), (asked, None));
                 Ok(!Arc::ptr_eq(seen, &self.catalog()))
             }
             Err(error) => {
@@ -65,7 +81,9 @@ impl Registry {
                 if let Error::Store(store_error) = &error
                     && !matches!(store_error, metrics_store::Error::Timeout { .. })
                 {
-                    misses.insert(metric.to_owned(), (asked, Some(store_error.clone())));
+                    misses
+                        .by_metric
+                        .insert(metric.to_owned(), (asked, Some(store_error.clone())));
                 }
                 Err(error)
             }
@@ -85,10 +103,7 @@ impl Registry {
         let Some(config) = current.config.clone() else {
             return self.relist(store, deadline).await;
         };
-        let rules = match kind {
-            RuleKind::Custom => config.rules(),
-            RuleKind::External => config.external_rules(),
-        };
+        let rules = rules_of(&config, kind);
         let range = self.lookback();
         // One deadline for the whole lookup, each call getting what is left of it.
         let until = Instant::now() + deadline;
@@ -191,6 +206,14 @@ impl Registry {
 }
 
 /// The configuration a miss is judged against: the catalog's, else the registry's.
+/// The rules serving `kind` of metric.
+fn rules_of(config: &Config, kind: RuleKind) -> &[Rule] {
+    match kind {
+        RuleKind::Custom => config.rules(),
+        RuleKind::External => config.external_rules(),
+    }
+}
+
 fn seen_config(seen: &Catalog, registry: &Registry) -> Arc<Config> {
     seen.config.clone().unwrap_or_else(|| registry.config())
 }
@@ -213,11 +236,7 @@ pub fn targeted_selectors(
     kind: RuleKind,
     metric: &str,
 ) -> Option<Vec<(usize, String)>> {
-    let rules = match kind {
-        RuleKind::Custom => config.rules(),
-        RuleKind::External => config.external_rules(),
-    };
-    let selectors: Vec<(usize, String)> = rules
+    let selectors: Vec<(usize, String)> = rules_of(config, kind)
         .iter()
         .enumerate()
         .flat_map(|(index, rule)| {

@@ -265,3 +265,114 @@ async fn a_relist_asks_for_several_rules_series_at_once_but_boundedly() -> crate
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn external_metrics_without_external_rules_are_never_looked_up() -> crate::Result<()> {
+    use std::sync::atomic::Ordering::SeqCst;
+    let store = CountingSeriesStore::default();
+    let registry = Registry::new(
+        Arc::new(default_config(DEFAULT_WINDOW)?),
+        Duration::from_secs(30),
+    );
+    registry.relist(&store, Duration::from_secs(5)).await?;
+    let relisted = store.calls.load(SeqCst);
+    let seen = registry.catalog();
+    for metric in ["queue_depth", "typo_one", "typo_two"] {
+        let changed = registry
+            .refresh_on_miss(
+                &store,
+                &seen,
+                RuleKind::External,
+                metric,
+                Duration::from_secs(5),
+            )
+            .await?;
+        assert!(!changed, "{metric}");
+    }
+    assert_eq!(store.calls.load(SeqCst), relisted, "no series call");
+    Ok(())
+}
+
+#[tokio::test]
+async fn misses_no_rule_can_guess_relist_every_rule_once_per_interval() -> crate::Result<()> {
+    use std::sync::atomic::Ordering::SeqCst;
+    // `x_rate` comes from `x_count`: not a series name Sextant guesses from the metric.
+    let yaml = r#"
+rules:
+- seriesQuery: 'jobs_count{namespace!="",pod!=""}'
+  resources: {overrides: {namespace: {resource: namespace}, pod: {resource: pod}}}
+  name: {matches: "^(.*)_count$", as: "${1}_rate"}
+  metricsQuery: 'sum(rate(<<.Series>>{<<.LabelMatchers>>}[2m])) by (<<.GroupBy>>)'
+"#;
+    let store = CountingSeriesStore::default();
+    let registry = Registry::new(Arc::new(Config::from_yaml(yaml)?), Duration::from_secs(30));
+    registry.relist(&store, Duration::from_secs(5)).await?;
+    assert_eq!(store.calls.load(SeqCst), 1, "the relist");
+    let seen = registry.catalog();
+    for metric in ["a_rate", "b_rate", "c_rate", "a_rate"] {
+        registry
+            .refresh_on_miss(
+                &store,
+                &seen,
+                RuleKind::Custom,
+                metric,
+                Duration::from_secs(5),
+            )
+            .await?;
+    }
+    // The first miss relisted; the others, within the interval, asked nothing.
+    assert_eq!(store.calls.load(SeqCst), 2);
+    Ok(())
+}
+
+#[test]
+fn a_resource_named_without_its_group_is_the_one_group_serving_the_metric() -> crate::Result<()> {
+    let config = default_config(DEFAULT_WINDOW)?;
+    let series = [
+        labels(&[
+            ("__name__", "http_requests_total"),
+            ("namespace", "a"),
+            ("deployment", "web"),
+        ]),
+        labels(&[
+            ("__name__", "http_requests_total"),
+            ("namespace", "a"),
+            ("pod", "web-1"),
+        ]),
+    ];
+    let custom: Vec<_> = config
+        .rules()
+        .iter()
+        .map(|rule| discover_typed(rule, &series, &BTreeMap::new()))
+        .collect();
+    let catalog = Catalog::build(Arc::new(config.clone()), &custom, &[]);
+    let metric = "http_requests_per_second";
+    let apps = GroupResource::new("deployments", "apps");
+    let bare = GroupResource::new("deployments", "");
+    assert!(
+        catalog.custom(&bare, metric).is_none(),
+        "served as deployments.apps"
+    );
+    let resolved = catalog
+        .custom_resolved(&bare, metric)
+        .map(|(r, _)| r.clone());
+    assert_eq!(resolved, Some(apps.clone()));
+    assert_eq!(
+        catalog
+            .custom_resolved(&apps, metric)
+            .map(|(r, _)| r.clone()),
+        Some(apps)
+    );
+    // A core resource is itself; a group that serves nothing is not guessed.
+    let pods = GroupResource::new("pods", "");
+    assert_eq!(
+        catalog
+            .custom_resolved(&pods, metric)
+            .map(|(r, _)| r.clone()),
+        Some(pods)
+    );
+    let other = GroupResource::new("deployments", "extensions");
+    assert!(catalog.custom_resolved(&other, metric).is_none());
+    assert!(catalog.custom_resolved(&bare, "queue_depth").is_none());
+    Ok(())
+}
