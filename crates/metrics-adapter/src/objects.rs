@@ -84,7 +84,8 @@ impl ObjectIndex {
     }
 
     /// The names of the objects of `resource` (in `namespace`, for namespaced resources) whose
-    /// labels `selector` matches; waits at most `deadline` for the resource's first LIST.
+    /// labels `selector` matches; waits at most `deadline` for the resource's API discovery
+    /// (a resource not known by table) and first LIST together.
     pub async fn select(
         &self,
         resource: &GroupResource,
@@ -92,8 +93,17 @@ impl ObjectIndex {
         selector: &Selector,
         deadline: Duration,
     ) -> Result<Vec<String>> {
-        let store = self.store(resource).await?;
-        let synced = tokio::time::timeout(deadline, store.wait_until_ready()).await;
+        let started = tokio::time::Instant::now();
+        let store = tokio::time::timeout(deadline, self.store(resource))
+            .await
+            .map_err(|_| {
+                Error::ObjectsUnavailable(format!(
+                    "cannot resolve labelSelector for {resource}: the API server's discovery \
+                     did not answer within {deadline:?}"
+                ))
+            })??;
+        let left = deadline.saturating_sub(started.elapsed());
+        let synced = tokio::time::timeout(left, store.wait_until_ready()).await;
         if !matches!(synced, Ok(Ok(()))) {
             return Err(Error::ObjectsUnavailable(format!(
                 "the label cache of {resource} has not completed its first list yet \
@@ -198,4 +208,32 @@ async fn api_resource(client: &Client, resource: &GroupResource) -> Result<ApiRe
                 resource.resource, resource.group
             ))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[tokio::test]
+    async fn an_api_server_that_does_not_answer_discovery_costs_the_deadline() {
+        // Connections are accepted (by the backlog) and never answered.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", silent.local_addr().unwrap());
+        let client = Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap();
+        let index = ObjectIndex::new(client);
+        let widgets = GroupResource::new("widgets", "example.com");
+        let started = std::time::Instant::now();
+        let selector = Selector::parse("app=web").unwrap();
+        let select = index.select(&widgets, Some("ns1"), &selector, Duration::from_millis(300));
+        let selected = tokio::time::timeout(Duration::from_secs(5), select)
+            .await
+            .expect("bounded by its deadline, not hanging");
+        let took = started.elapsed();
+        let Err(Error::ObjectsUnavailable(reason)) = selected else {
+            panic!("{selected:?}");
+        };
+        assert!(reason.contains("did not answer within 300ms"), "{reason}");
+        assert!(took < Duration::from_secs(3), "{took:?}");
+    }
 }

@@ -205,7 +205,16 @@ impl<S: MetricsStore> Provider<S> {
         } else {
             vec![request.name.to_owned()]
         };
-        let namespace = request.namespace.filter(|_| is_namespaced(resource));
+        // The route and the SubjectAccessReview were for this scope; never answer another.
+        if request.namespace.is_some() != is_namespaced(resource) {
+            return Err(Error::UnknownMetric {
+                group: CUSTOM_GROUP,
+                metric: request.metric.to_owned(),
+                scope: request.resource.to_string(),
+                known: Vec::new(),
+            });
+        }
+        let namespace = request.namespace;
         let shape = v1beta2::ValueShape {
             object: ObjectReference {
                 api_version: resource.group.is_empty().then(|| "/v1".to_owned()),

@@ -624,6 +624,7 @@ where
     B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
     B::Error: Into<axum::BoxError>,
 {
+    let arrived = crate::server::Arrived(std::time::Instant::now());
     if wants_upgrade(&request) {
         let asked = request
             .headers()
@@ -650,6 +651,8 @@ where
                 // further than authentication.
                 request.headers_mut().remove(header::AUTHORIZATION);
                 authenticator.clear_identity_headers(request.headers_mut());
+                // The store query gets what authentication and authorization left.
+                request.extensions_mut().insert(arrived);
             }
             Err(error) => {
                 tracing::info!(%error, path = %request.uri().path(), "unauthenticated request");

@@ -9,10 +9,10 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::extract::{Extension, FromRequestParts, Path, RawQuery, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -43,6 +43,12 @@ const CUSTOM_VERSIONS: &[&str] = &["v1beta2", "v1beta1"];
 /// The external-metrics versions served.
 const EXTERNAL_VERSIONS: &[&str] = &["v1beta1"];
 
+/// When a request arrived, set by whatever served it before [`dispatch`] (the HTTPS front's
+/// authentication and authorization), so its store query gets what is left of the
+/// `query_timeout` counted from then; a request without it gets the whole of it.
+#[derive(Debug, Clone, Copy)]
+pub struct Arrived(pub Instant);
+
 /// What every request handler shares: the provider and the per-request store deadline.
 #[derive(Debug)]
 pub struct Server<S> {
@@ -59,6 +65,14 @@ impl<S: MetricsStore> Server<S> {
             query_timeout,
             terminating: AtomicBool::new(false),
         }
+    }
+
+    /// What is left of the request's deadline for its store query: `query_timeout` counted
+    /// from its arrival, when known.
+    fn deadline(&self, arrived: Option<Arrived>) -> Duration {
+        arrived.map_or(self.query_timeout, |Arrived(at)| {
+            self.query_timeout.saturating_sub(at.elapsed())
+        })
     }
 
     /// From now on `/readyz` fails (everything else is still served): the process is shutting
@@ -297,6 +311,7 @@ fn parameter(query: Option<&str>, name: &str) -> Option<String> {
 
 async fn custom_values<S: MetricsStore + 'static>(
     State(server): State<Arc<Server<S>>>,
+    arrived: Option<Extension<Arrived>>,
     Segments((version, rest)): Segments<(String, String)>,
     RawQuery(query): RawQuery,
     uri: Uri,
@@ -305,7 +320,8 @@ async fn custom_values<S: MetricsStore + 'static>(
         return Err(no_such_path(&uri));
     }
     let path = parse_value_path(&rest).ok_or_else(|| no_such_path(&uri))?;
-    custom_answer(&server, &version, &path, query.as_deref()).await
+    let deadline = server.deadline(arrived.map(|Extension(arrived)| arrived));
+    custom_answer(&server, &version, &path, query.as_deref(), deadline).await
 }
 
 /// Answers `request` as `router` does (built by [`router`] over the same `server`): a `GET`
@@ -322,7 +338,8 @@ where
     B::Error: Into<axum::BoxError>,
 {
     let (method, uri) = (request.method().clone(), request.uri().clone());
-    if let Some(response) = plain_custom_value(server, &method, &uri).await {
+    let deadline = server.deadline(request.extensions().get::<Arrived>().copied());
+    if let Some(response) = plain_custom_value(server, &method, &uri, deadline).await {
         return response;
     }
     match router
@@ -342,6 +359,7 @@ async fn plain_custom_value<S: MetricsStore + 'static>(
     server: &Server<S>,
     method: &axum::http::Method,
     uri: &Uri,
+    deadline: Duration,
 ) -> Option<Response> {
     if method != axum::http::Method::GET {
         return None;
@@ -352,7 +370,7 @@ async fn plain_custom_value<S: MetricsStore + 'static>(
     }
     let path = parse_value_path(rest)?;
     Some(
-        custom_answer(server, version, &path, uri.query())
+        custom_answer(server, version, &path, uri.query(), deadline)
             .await
             .into_response(),
     )
@@ -361,12 +379,14 @@ async fn plain_custom_value<S: MetricsStore + 'static>(
 /// Where every custom-metrics path starts.
 const CUSTOM_PREFIX: &str = "/apis/custom.metrics.k8s.io/";
 
-/// The custom-metrics answer in `version` for `path`, with the raw `query` string.
+/// The custom-metrics answer in `version` for `path`, with the raw `query` string, its store
+/// query given `deadline`.
 async fn custom_answer<S: MetricsStore + 'static>(
     server: &Server<S>,
     version: &str,
     path: &ValuePath<'_>,
     query: Option<&str>,
+    deadline: Duration,
 ) -> Result<Response> {
     let label_selector = parameter(query, "labelSelector");
     let metric_label_selector = parameter(query, "metricLabelSelector");
@@ -387,7 +407,7 @@ async fn custom_answer<S: MetricsStore + 'static>(
     );
     let answer = server
         .provider
-        .custom(&request, server.query_timeout)
+        .custom(&request, deadline)
         .instrument(span)
         .await?;
     Ok(match version {
@@ -403,6 +423,7 @@ async fn custom_answer<S: MetricsStore + 'static>(
 
 async fn external_values<S: MetricsStore + 'static>(
     State(server): State<Arc<Server<S>>>,
+    arrived: Option<Extension<Arrived>>,
     Segments((version, namespace, metric)): Segments<(String, String, String)>,
     RawQuery(query): RawQuery,
     uri: Uri,
@@ -420,7 +441,10 @@ async fn external_values<S: MetricsStore + 'static>(
     let span = tracing::debug_span!("external_metric", namespace = %namespace, metric = %metric);
     let list = server
         .provider
-        .external(&request, server.query_timeout)
+        .external(
+            &request,
+            server.deadline(arrived.map(|Extension(arrived)| arrived)),
+        )
         .instrument(span)
         .await?;
     Ok(json_response(&list))

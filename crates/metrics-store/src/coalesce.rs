@@ -6,9 +6,13 @@
 //! own futures, not as a task of its own (a hand-off to another task, often on the other core,
 //! costs tens of microseconds per answer): the first caller polls it, callers arriving while
 //! it runs share it, and whichever of them is polled drives it, so one giving up leaves it to
-//! the others. Each waits at most its own deadline (a caller with a longer deadline still gets
-//! the flight's timeout if the store is slower than the first caller's, whose deadline the
-//! store is sent). When every caller has given up, the query is dropped, which closes its
+//! the others. Each waits at most its own deadline. A flight carries the deadline of the caller
+//! that started it (the store is sent that one), so a caller joins only a flight whose deadline
+//! ends no earlier than its own, less [`join_slack`] (callers of one configuration, a few
+//! milliseconds apart, share a flight); a caller with clearly more time left starts a flight of
+//! its own, which later callers join, instead of inheriting a short deadline (a request that
+//! spent most of its time waiting for a metric lookup, say) and its timeout. When every caller
+//! has given up, the query is dropped, which closes its
 //! connection, so the store stops working on it too. A caller arriving after it finished
 //! starts a new query: answers are never served from a cache.
 //! Series and range queries pass through unchanged.
@@ -22,6 +26,7 @@ use std::time::Duration;
 
 use futures::future::{BoxFuture, FutureExt, Shared, WeakShared};
 use jiff::Timestamp;
+use tokio::time::Instant;
 
 use crate::same_poll::SamePollWaker;
 use crate::{Error, KeyedSamples, Labels, MetricsStore, RangeSeries, Result, Sample, TimeRange};
@@ -34,9 +39,18 @@ type Key = Arc<(String, Option<Timestamp>, Option<String>)>;
 /// One query in flight, shared by the callers waiting on it.
 type Flight<T> = Shared<BoxFuture<'static, Result<Arc<T>>>>;
 
-/// The queries of one kind in flight: each key's flight, by its number, held weakly so that a
-/// flight every caller gave up on is dropped.
-type InFlight<T> = Arc<Mutex<HashMap<Key, (u64, WeakShared<BoxFuture<'static, Result<Arc<T>>>>)>>>;
+/// One key's flight in the map: its number, when its deadline ends, and the flight, held weakly
+/// so that a flight every caller gave up on is dropped.
+type Held<T> = (u64, Instant, WeakShared<BoxFuture<'static, Result<Arc<T>>>>);
+
+/// The queries of one kind in flight, by key.
+type InFlight<T> = Arc<Mutex<HashMap<Key, Held<T>>>>;
+
+/// How much earlier than a caller's own deadline a flight's may end for the caller to join it:
+/// a tenth of the caller's deadline, at most a second.
+fn join_slack(deadline: Duration) -> Duration {
+    (deadline / 10).min(Duration::from_secs(1))
+}
 
 /// The queries of one kind in flight.
 struct Flights<T> {
@@ -96,7 +110,7 @@ impl<T: Send + Sync + 'static> Flights<T> {
         deadline: Duration,
         query: impl FnOnce() -> F + Send + 'static,
     ) -> impl Future<Output = Result<Arc<T>>> + Send + 'static {
-        let flight = self.join_or_start(key, query);
+        let flight = self.join_or_start(key, deadline, query);
         async move {
             let mut flight = flight?;
             // The waiter whose poll completes the flight is woken with all the others: taken in
@@ -109,18 +123,23 @@ impl<T: Send + Sync + 'static> Flights<T> {
         }
     }
 
+    /// The flight in progress for `key` if its deadline suits one of `deadline`, else a new one
+    /// that takes its place in the map.
     fn join_or_start<F: Future<Output = Result<Arc<T>>> + Send + 'static>(
         &self,
         key: Key,
+        deadline: Duration,
         query: impl FnOnce() -> F + Send + 'static,
     ) -> Result<Flight<T>> {
+        let ends = Instant::now() + deadline;
         let mut in_flight = self
             .in_flight
             .lock()
             .map_err(|_| Error::Config("the query coalescing lock is poisoned".to_owned()))?;
         let entry = in_flight.entry(Arc::clone(&key));
         if let Entry::Occupied(held) = &entry
-            && let Some(flight) = held.get().1.upgrade()
+            && held.get().1 + join_slack(deadline) >= ends
+            && let Some(flight) = held.get().2.upgrade()
         {
             return Ok(flight);
         }
@@ -139,7 +158,7 @@ impl<T: Send + Sync + 'static> Flights<T> {
         .shared();
         // A flight not polled yet cannot have completed, so it can be held weakly.
         if let Some(weak) = flight.downgrade() {
-            entry.insert_entry((number, weak));
+            entry.insert_entry((number, ends, weak));
         }
         Ok(flight)
     }

@@ -73,7 +73,9 @@ impl Catalog {
     /// The entry serving `metric` for `resource`, with the resource as the catalog names it:
     /// `resource` itself, or, for a resource named without its group (`deployments`), the one
     /// resource of that name that serves the metric (`deployments.apps`), as kube-apiserver's
-    /// REST mapper resolves a group-less resource; `None` when there is none or several.
+    /// REST mapper resolves a group-less resource; `None` when there is none or several. A
+    /// resolved resource has the scope the request was routed and authorized for (namespaced
+    /// or not), so a namespaced path is never answered for a root-scoped resource.
     pub fn custom_resolved<'a>(
         &'a self,
         resource: &'a GroupResource,
@@ -85,8 +87,9 @@ impl Catalog {
         if !resource.group.is_empty() {
             return None;
         }
+        let scope = super::is_namespaced(resource);
         let mut named = self.custom.iter().filter_map(|(served, metrics)| {
-            (served.resource == resource.resource)
+            (served.resource == resource.resource && super::is_namespaced(served) == scope)
                 .then(|| metrics.get(metric))
                 .flatten()
                 .map(|entry| (served, entry))

@@ -376,3 +376,36 @@ fn a_resource_named_without_its_group_is_the_one_group_serving_the_metric() -> c
     assert!(catalog.custom_resolved(&bare, "queue_depth").is_none());
     Ok(())
 }
+
+#[test]
+fn a_group_less_resource_never_resolves_to_one_of_another_scope() -> crate::Result<()> {
+    // storageclasses.storage.k8s.io is root-scoped; a bare `storageclasses` is routed as
+    // namespaced (`/namespaces/ns1/storageclasses/…`) and must not be answered cluster-wide.
+    let yaml = r#"
+rules:
+- seriesQuery: 'volume_ops_total{storageclass!=""}'
+  resources:
+    overrides:
+      storageclass: {group: storage.k8s.io, resource: storageclasses}
+  name: {matches: "^(.*)_total$", as: "${1}_per_second"}
+  metricsQuery: 'sum(rate(<<.Series>>{<<.LabelMatchers>>}[2m])) by (<<.GroupBy>>)'
+"#;
+    let config = Config::from_yaml(yaml)?;
+    let series = [labels(&[
+        ("__name__", "volume_ops_total"),
+        ("storageclass", "fast"),
+    ])];
+    let custom: Vec<_> = config
+        .rules()
+        .iter()
+        .map(|rule| discover_typed(rule, &series, &BTreeMap::new()))
+        .collect();
+    let catalog = Catalog::build(Arc::new(config.clone()), &custom, &[]);
+    let metric = "volume_ops_per_second";
+    let grouped = GroupResource::new("storageclasses", "storage.k8s.io");
+    assert!(catalog.custom(&grouped, metric).is_some(), "{catalog:?}");
+    let bare = GroupResource::new("storageclasses", "");
+    assert!(is_namespaced(&bare) && !is_namespaced(&grouped));
+    assert!(catalog.custom_resolved(&bare, metric).is_none());
+    Ok(())
+}

@@ -105,6 +105,45 @@ async fn a_caller_keeps_its_own_deadline_and_giving_up_does_not_cancel_the_other
 }
 
 #[tokio::test]
+async fn a_caller_with_more_time_does_not_inherit_a_hasty_flights_deadline() {
+    let (fault, store) = slow_store(Duration::from_millis(200)).await;
+    // The hasty caller starts the flight, and the store is sent its 50 ms.
+    let hasty = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            store
+                .instant_query("up", None, Duration::from_millis(50))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let patient = store
+        .instant_query("up", None, Duration::from_secs(5))
+        .await;
+    assert_eq!(
+        patient.unwrap().len(),
+        1,
+        "answered, not the hasty flight's timeout"
+    );
+    assert!(
+        matches!(hasty.await.unwrap(), Err(Error::Timeout { .. })),
+        "the hasty caller still times out"
+    );
+    assert_eq!(queries_received(&fault), 2, "a flight of its own");
+
+    // Callers of one deadline, a moment apart, still share one flight.
+    let deadline = Duration::from_secs(5);
+    let first = store.instant_query("x", None, deadline);
+    let second = async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        store.instant_query("x", None, deadline).await
+    };
+    let (first, second) = tokio::join!(first, second);
+    assert_eq!((first.unwrap().len(), second.unwrap().len()), (1, 1));
+    assert_eq!(queries_received(&fault), 3);
+}
+
+#[tokio::test]
 async fn a_failed_query_fails_every_caller_waiting_on_it_the_same_way() {
     let fault = FaultyStore::start(Behaviour::Delayed {
         delay: Duration::from_millis(200),
