@@ -10,13 +10,17 @@
 //! its deadline, and is answered 503 if it does not come.
 //!
 //! Resources of the core, `apps`, `batch` and `networking.k8s.io` groups are known by name;
-//! any other (a custom resource) is found by API discovery on first use.
+//! any other (a custom resource) is found by API discovery on first use. Discovery and the
+//! watch's start run as a task of their own, shared by the requests arriving meanwhile: a
+//! request that gives up waiting leaves it running, so a slow API server delays the cache
+//! instead of keeping it from ever starting.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::future::{BoxFuture, Shared};
+use futures::{FutureExt, StreamExt};
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, PartialObjectMeta};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -48,11 +52,22 @@ const KNOWN: &[(&str, &str, &str, &str)] = &[
     ("networking.k8s.io", "v1", "Ingress", "ingresses"),
 ];
 
+/// A resource's cache being started (discovery, then the watch), shared by the requests
+/// waiting for it; its error is the message of an [`Error::ObjectsUnavailable`].
+type Starting = Shared<BoxFuture<'static, std::result::Result<Store<Meta>, String>>>;
+
+/// The caches by resource: those watched, and those being started.
+#[derive(Default)]
+struct Caches {
+    watched: BTreeMap<GroupResource, Store<Meta>>,
+    starting: BTreeMap<GroupResource, Starting>,
+}
+
 /// Watch-fed label caches, one per resource, shared by every request; clones share the caches.
 #[derive(Clone)]
 pub struct ObjectIndex {
     client: Client,
-    caches: Arc<Mutex<BTreeMap<GroupResource, Store<Meta>>>>,
+    caches: Arc<Mutex<Caches>>,
 }
 
 impl std::fmt::Debug for ObjectIndex {
@@ -60,7 +75,7 @@ impl std::fmt::Debug for ObjectIndex {
         let watched: Vec<String> = self
             .caches
             .lock()
-            .map(|caches| caches.keys().map(ToString::to_string).collect())
+            .map(|caches| caches.watched.keys().map(ToString::to_string).collect())
             .unwrap_or_default();
         f.debug_struct("ObjectIndex")
             .field("watched", &watched)
@@ -123,22 +138,48 @@ impl ObjectIndex {
         Ok(names)
     }
 
-    /// The cache of `resource`, its watch started if this is the first time it is asked for.
+    /// The cache of `resource`, its watch started if this is the first time it is asked for:
+    /// by a task of its own, which the requests asking meanwhile share and which goes on when
+    /// they give up. A start that fails is forgotten, so the next request tries again.
     async fn store(&self, resource: &GroupResource) -> Result<Store<Meta>> {
-        if let Some(store) = self.lock()?.get(resource) {
-            return Ok(store.clone());
-        }
-        let api_resource = api_resource(&self.client, resource).await?;
-        let mut caches = self.lock()?;
-        if let Some(store) = caches.get(resource) {
-            return Ok(store.clone());
-        }
-        let store = start_watch(self.client.clone(), resource, api_resource);
-        caches.insert(resource.clone(), store.clone());
-        Ok(store)
+        let starting = {
+            let mut caches = self.lock()?;
+            if let Some(store) = caches.watched.get(resource) {
+                return Ok(store.clone());
+            }
+            caches
+                .starting
+                .entry(resource.clone())
+                .or_insert_with(|| self.start(resource.clone()))
+                .clone()
+        };
+        starting.await.map_err(Error::ObjectsUnavailable)
     }
 
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, BTreeMap<GroupResource, Store<Meta>>>> {
+    /// Spawns the start of `resource`'s cache: discovery, then the watch, recorded as watched.
+    fn start(&self, resource: GroupResource) -> Starting {
+        let index = self.clone();
+        let task = tokio::spawn(async move {
+            let discovered = api_resource(&index.client, &resource).await;
+            let mut caches = index.lock()?;
+            caches.starting.remove(&resource);
+            let store = start_watch(index.client.clone(), &resource, discovered?);
+            caches.watched.insert(resource, store.clone());
+            Ok::<_, Error>(store)
+        });
+        async move {
+            match task.await {
+                Ok(Ok(store)) => Ok(store),
+                Ok(Err(Error::ObjectsUnavailable(reason))) => Err(reason),
+                Ok(Err(error)) => Err(error.to_string()),
+                Err(error) => Err(format!("the start of a label cache failed: {error}")),
+            }
+        }
+        .boxed()
+        .shared()
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Caches>> {
         self.caches
             .lock()
             .map_err(|_| Error::ObjectsUnavailable("the label cache lock is poisoned".to_owned()))
@@ -235,5 +276,80 @@ mod tests {
         };
         assert!(reason.contains("did not answer within 300ms"), "{reason}");
         assert!(took < Duration::from_secs(3), "{took:?}");
+    }
+
+    /// An API server whose discovery of group `example.com` (serving `widgets`) answers after
+    /// 500 ms, counting the `GET /apis` it gets, and that never answers a LIST or watch.
+    async fn slow_discovery() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        use axum::routing::get;
+        use axum::{Router, response::IntoResponse};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        fn json(value: serde_json::Value) -> axum::response::Response {
+            ([("content-type", "application/json")], value.to_string()).into_response()
+        }
+        let asked = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&asked);
+        let version = serde_json::json!({"groupVersion": "example.com/v1", "version": "v1"});
+        let groups = serde_json::json!({
+            "kind": "APIGroupList", "apiVersion": "v1",
+            "groups": [{"name": "example.com", "versions": [version], "preferredVersion": version}]
+        });
+        let resources = serde_json::json!({
+            "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "example.com/v1",
+            "resources": [{"name": "widgets", "singularName": "widget", "namespaced": true,
+                           "kind": "Widget", "verbs": ["list", "watch"]}]
+        });
+        let app = Router::new()
+            .route(
+                "/apis",
+                get(move || async move {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    json(groups)
+                }),
+            )
+            .route(
+                "/apis/example.com/v1",
+                get(move || async move { json(resources) }),
+            )
+            .fallback(std::future::pending::<()>);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, asked)
+    }
+
+    #[tokio::test]
+    async fn discovery_that_outlasts_the_requests_still_starts_the_cache_once() {
+        use std::sync::atomic::Ordering;
+        let (url, asked) = slow_discovery().await;
+        let client = Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap();
+        let index = ObjectIndex::new(client);
+        let widgets = GroupResource::new("widgets", "example.com");
+        let selector = Selector::parse("app=web").unwrap();
+        let deadline = Duration::from_millis(200);
+        let (first, second) = tokio::join!(
+            index.select(&widgets, Some("ns1"), &selector, deadline),
+            index.select(&widgets, Some("ns1"), &selector, deadline),
+        );
+        for given_up in [first, second] {
+            let Err(Error::ObjectsUnavailable(reason)) = given_up else {
+                panic!("{given_up:?}");
+            };
+            assert!(reason.contains("discovery did not answer"), "{reason}");
+        }
+        // Both requests gave up; the discovery they shared goes on and starts the watch.
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        assert!(index.lock().unwrap().watched.contains_key(&widgets));
+        assert_eq!(asked.load(Ordering::SeqCst), 1, "one discovery for both");
+        // The next request waits only for the first LIST (never answered here).
+        let waiting = index
+            .select(&widgets, Some("ns1"), &selector, deadline)
+            .await;
+        let Err(Error::ObjectsUnavailable(reason)) = waiting else {
+            panic!("{waiting:?}");
+        };
+        assert!(reason.contains("first list"), "{reason}");
+        assert_eq!(asked.load(Ordering::SeqCst), 1);
     }
 }

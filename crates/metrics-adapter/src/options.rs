@@ -215,6 +215,10 @@ pub const SERVICE_ACCOUNT_TOKEN: &str = "/var/run/secrets/kubernetes.io/servicea
 /// Where the cluster's CA bundle is mounted beside the token.
 pub const SERVICE_ACCOUNT_CA: &str = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt";
 
+/// The longest `--query-timeout` taken: no client of the metrics APIs waits longer (the HPA's
+/// own requests time out within a minute), and deadlines stay far from `Instant` overflow.
+pub const MAX_QUERY_TIMEOUT: Duration = Duration::from_secs(3_600);
+
 impl Options {
     /// What no single flag's parser can judge: combinations, and prometheus-adapter flags this
     /// adapter does not support. `Err` names the flag and says what to use instead.
@@ -268,10 +272,13 @@ impl Options {
                 ),
             ));
         }
-        if self.query_timeout.is_zero() {
+        if self.query_timeout.is_zero() || self.query_timeout > MAX_QUERY_TIMEOUT {
             return Err((
                 "--query-timeout",
-                "must be longer than 0s: every query would time out".to_owned(),
+                format!(
+                    "{:?} is out of range: longer than 0s (every query would time out) and at                      most 1h (no client waits longer)",
+                    self.query_timeout
+                ),
             ));
         }
         if let Some(max_age) = self.metrics_max_age
@@ -605,12 +612,17 @@ mod tests {
             ("--metrics-relist-interval", "0s"),
             ("--metrics-relist-interval", "500ms"),
             ("--query-timeout", "0"),
+            ("--query-timeout", "61m"),
         ] {
             let options = for_tests(&[format!("{flag}={value}")]);
             assert_eq!(options.check().unwrap_err().0, flag, "{value}");
         }
         assert_eq!(
             for_tests(&["--metrics-relist-interval=1s".to_owned()]).check(),
+            Ok(())
+        );
+        assert_eq!(
+            for_tests(&["--query-timeout=1h".to_owned()]).check(),
             Ok(())
         );
 

@@ -538,8 +538,15 @@ async fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
         let every = SocketAddr::new(std::net::Ipv6Addr::UNSPECIFIED.into(), address.port());
         match listen_dual_stack(every) {
             Ok(listener) => return Ok(listener),
-            Err(error) if address.is_ipv4() => {
-                tracing::info!(%error, "no IPv6 here: listening on IPv4 only");
+            // A port in use or not ours to bind is as much IPv4's problem: said, not hidden.
+            Err(error)
+                if address.is_ipv4()
+                    && !matches!(
+                        error.kind(),
+                        std::io::ErrorKind::AddrInUse | std::io::ErrorKind::PermissionDenied
+                    ) =>
+            {
+                tracing::warn!(%error, "cannot listen on IPv6: listening on IPv4 only");
             }
             Err(error) => return Err(error),
         }

@@ -193,14 +193,22 @@ async fn a_rotated_client_ca_file_is_trusted_without_a_restart() -> TestResult {
                 .await?,
         );
         assert!(message.contains("does not chain"), "{message}");
-        let metrics = setup
-            .client(Some(&after))
-            .get(format!("{}/metrics", setup.url))
-            .send()
-            .await?
-            .text()
-            .await?;
+        // The reload is counted just after the new CA is put in force: allow it a moment.
         let reloaded = r#"sextant_adapter_tls_reloads_total{file="ClientCa",outcome="Success"} 1"#;
+        let mut metrics = String::new();
+        for _ in 0..40 {
+            metrics = setup
+                .client(Some(&after))
+                .get(format!("{}/metrics", setup.url))
+                .send()
+                .await?
+                .text()
+                .await?;
+            if metrics.lines().any(|l| l == reloaded) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
         assert!(metrics.lines().any(|l| l == reloaded), "{metrics}");
         Ok(())
     })

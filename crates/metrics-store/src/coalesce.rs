@@ -7,13 +7,14 @@
 //! costs tens of microseconds per answer): the first caller polls it, callers arriving while
 //! it runs share it, and whichever of them is polled drives it, so one giving up leaves it to
 //! the others. Each waits at most its own deadline. A flight carries the deadline of the caller
-//! that started it (the store is sent that one), so a caller joins only a flight whose deadline
-//! ends no earlier than its own, less [`join_slack`] (callers of one configuration, a few
-//! milliseconds apart, share a flight); a caller with clearly more time left starts a flight of
-//! its own, which later callers join, instead of inheriting a short deadline (a request that
-//! spent most of its time waiting for a metric lookup, say) and its timeout. When every caller
-//! has given up, the query is dropped, which closes its
-//! connection, so the store stops working on it too. A caller arriving after it finished
+//! that started it (the store is sent that one), so a caller joins only a flight with at least
+//! half its own deadline left ([`joinable`]): callers of one configuration share a flight for
+//! the first half of its time, and a caller with far more time left (one that started the
+//! flight may have spent most of its own waiting for a metric lookup) starts a flight of its
+//! own, which later callers join, instead of inheriting that flight's timeout. With callers of
+//! one deadline, flights of one key thus start at least half a deadline apart: a slow store
+//! gets at most two of each query at once. When every caller has given up, the query is
+//! dropped, which closes its connection, so the store stops working on it too. A caller arriving after it finished
 //! starts a new query: answers are never served from a cache.
 //! Series and range queries pass through unchanged.
 
@@ -46,10 +47,20 @@ type Held<T> = (u64, Instant, WeakShared<BoxFuture<'static, Result<Arc<T>>>>);
 /// The queries of one kind in flight, by key.
 type InFlight<T> = Arc<Mutex<HashMap<Key, Held<T>>>>;
 
-/// How much earlier than a caller's own deadline a flight's may end for the caller to join it:
-/// a tenth of the caller's deadline, at most a second.
-fn join_slack(deadline: Duration) -> Duration {
-    (deadline / 10).min(Duration::from_secs(1))
+/// Whether a caller with `deadline` left joins a flight whose deadline `ends`: when at least
+/// half of `deadline` is left of the flight's.
+fn joinable(ends: Instant, deadline: Duration) -> bool {
+    ends.saturating_duration_since(Instant::now()) >= deadline / 2
+}
+
+/// When a deadline of `deadline` from now ends, saturating far in the future (a deadline too
+/// long for `Instant` means "no deadline").
+fn ends_after(deadline: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3_600);
+    let now = Instant::now();
+    now.checked_add(deadline)
+        .or_else(|| now.checked_add(CENTURY))
+        .unwrap_or(now)
 }
 
 /// The queries of one kind in flight.
@@ -131,14 +142,14 @@ impl<T: Send + Sync + 'static> Flights<T> {
         deadline: Duration,
         query: impl FnOnce() -> F + Send + 'static,
     ) -> Result<Flight<T>> {
-        let ends = Instant::now() + deadline;
+        let ends = ends_after(deadline);
         let mut in_flight = self
             .in_flight
             .lock()
             .map_err(|_| Error::Config("the query coalescing lock is poisoned".to_owned()))?;
         let entry = in_flight.entry(Arc::clone(&key));
         if let Entry::Occupied(held) = &entry
-            && held.get().1 + join_slack(deadline) >= ends
+            && joinable(held.get().1, deadline)
             && let Some(flight) = held.get().2.upgrade()
         {
             return Ok(flight);

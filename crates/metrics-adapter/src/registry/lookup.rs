@@ -59,8 +59,13 @@ impl Registry {
                 Ok(())
             }
             None => {
-                misses.full_relist = Some(asked);
-                self.relist(store, deadline).await
+                let relisted = self.relist(store, deadline).await;
+                // A relist cut short by this request's deadline does not hold back the next
+                // request's, which may have more time.
+                if !relisted.as_ref().is_err_and(timed_out) {
+                    misses.full_relist = Some(asked);
+                }
+                relisted
             }
         };
         if misses.by_metric.len() >= MISS_MEMORY {
@@ -79,7 +84,7 @@ impl Registry {
                 // while; a timeout is not remembered (the time may have been this request's,
                 // cut short by waiting for another lookup), each request waits its own.
                 if let Error::Store(store_error) = &error
-                    && !matches!(store_error, metrics_store::Error::Timeout { .. })
+                    && !timed_out(&error)
                 {
                     misses
                         .by_metric
@@ -205,7 +210,11 @@ impl Registry {
     }
 }
 
-/// The configuration a miss is judged against: the catalog's, else the registry's.
+/// Whether `error` is the store's timeout, which says more about the deadline than the store.
+fn timed_out(error: &Error) -> bool {
+    matches!(error, Error::Store(metrics_store::Error::Timeout { .. }))
+}
+
 /// The rules serving `kind` of metric.
 fn rules_of(config: &Config, kind: RuleKind) -> &[Rule] {
     match kind {
@@ -214,6 +223,7 @@ fn rules_of(config: &Config, kind: RuleKind) -> &[Rule] {
     }
 }
 
+/// The configuration a miss is judged against: the catalog's, else the registry's.
 fn seen_config(seen: &Catalog, registry: &Registry) -> Arc<Config> {
     seen.config.clone().unwrap_or_else(|| registry.config())
 }

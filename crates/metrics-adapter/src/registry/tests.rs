@@ -191,14 +191,20 @@ impl MetricsStore for CountingSeriesStore {
         &self,
         matchers: &[String],
         _range: TimeRange,
-        _deadline: Duration,
+        deadline: Duration,
     ) -> metrics_store::Result<Vec<metrics_store::Labels>> {
         use std::sync::atomic::Ordering::SeqCst;
         self.calls.fetch_add(1, SeqCst);
         let now = self.running.fetch_add(1, SeqCst) + 1;
         self.most_at_once.fetch_max(now, SeqCst);
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Each call takes 50 ms: a shorter deadline times out, as a real store's would.
+        let answered =
+            tokio::time::timeout(deadline, tokio::time::sleep(Duration::from_millis(50)));
+        let answered = answered.await;
         self.running.fetch_sub(1, SeqCst);
+        if answered.is_err() {
+            return Err(metrics_store::Error::Timeout { deadline });
+        }
         // `m3{…}` matches series of metric m3.
         let name = matchers[0].split('{').next().unwrap_or_default();
         Ok(vec![labels(&[
@@ -322,6 +328,43 @@ rules:
     }
     // The first miss relisted; the others, within the interval, asked nothing.
     assert_eq!(store.calls.load(SeqCst), 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_relist_for_a_miss_that_ran_out_of_time_does_not_hold_back_the_next() -> crate::Result<()>
+{
+    use std::sync::atomic::Ordering::SeqCst;
+    let yaml = r#"
+rules:
+- seriesQuery: 'jobs_count{namespace!="",pod!=""}'
+  resources: {overrides: {namespace: {resource: namespace}, pod: {resource: pod}}}
+  name: {matches: "^(.*)_count$", as: "${1}_rate"}
+  metricsQuery: 'sum(rate(<<.Series>>{<<.LabelMatchers>>}[2m])) by (<<.GroupBy>>)'
+"#;
+    let store = CountingSeriesStore::default();
+    let registry = Registry::new(Arc::new(Config::from_yaml(yaml)?), Duration::from_secs(30));
+    registry.relist(&store, Duration::from_secs(5)).await?;
+    let seen = registry.catalog();
+    let miss = |metric, deadline| {
+        registry.refresh_on_miss(&store, &seen, RuleKind::Custom, metric, deadline)
+    };
+    // A request with 10 ms left cannot relist (each series call takes 50 ms) ...
+    let hasty = miss("a_rate", Duration::from_millis(10)).await;
+    assert!(
+        matches!(
+            hasty,
+            Err(crate::Error::Store(metrics_store::Error::Timeout { .. }))
+        ),
+        "{hasty:?}"
+    );
+    assert_eq!(store.calls.load(SeqCst), 2);
+    // ... and the next, with time, relists at once instead of being told "unknown" for 5 s.
+    miss("a_rate", Duration::from_secs(5)).await?;
+    assert_eq!(store.calls.load(SeqCst), 3);
+    // That one counts: a miss of another name within the interval asks nothing.
+    miss("b_rate", Duration::from_secs(5)).await?;
+    assert_eq!(store.calls.load(SeqCst), 3);
     Ok(())
 }
 

@@ -144,6 +144,26 @@ async fn a_caller_with_more_time_does_not_inherit_a_hasty_flights_deadline() {
 }
 
 #[tokio::test]
+async fn a_slow_store_gets_a_query_again_only_once_half_the_deadline_has_passed() {
+    let (fault, store) = slow_store(Duration::from_millis(1_500)).await;
+    let deadline = Duration::from_secs(2);
+    let at = |delay: u64| {
+        let store = Arc::clone(&store);
+        async move {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+            store.instant_query("up", None, deadline).await
+        }
+    };
+    // 0 ms starts the flight; at 100 ms 1.9 s of its 2 s are left, at 600 ms 1.4 s, at least
+    // half of the caller's 2 s: joined. At 1.2 s 0.8 s are left: a flight of its own.
+    let (first, soon, later, own) = tokio::join!(at(0), at(100), at(600), at(1_200));
+    for answer in [first, soon, later, own] {
+        assert_eq!(answer.unwrap().len(), 1);
+    }
+    assert_eq!(queries_received(&fault), 2);
+}
+
+#[tokio::test]
 async fn a_failed_query_fails_every_caller_waiting_on_it_the_same_way() {
     let fault = FaultyStore::start(Behaviour::Delayed {
         delay: Duration::from_millis(200),
