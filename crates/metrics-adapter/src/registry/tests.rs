@@ -15,6 +15,16 @@ fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The catalog `config`'s custom rules make of `series` (no metric types known).
+fn custom_catalog(config: &Config, series: &[BTreeMap<String, String>]) -> Catalog {
+    let custom: Vec<_> = config
+        .rules()
+        .iter()
+        .map(|rule| discover_typed(rule, series, &BTreeMap::new()))
+        .collect();
+    Catalog::build(Arc::new(config.clone()), &custom, &[])
+}
+
 #[test]
 fn builds_one_entry_per_resource_and_metric_with_shared_names() -> crate::Result<()> {
     let config = default_config(DEFAULT_WINDOW)?;
@@ -35,12 +45,7 @@ fn builds_one_entry_per_resource_and_metric_with_shared_names() -> crate::Result
             ("pod", "p"),
         ]),
     ];
-    let custom: Vec<_> = config
-        .rules()
-        .iter()
-        .map(|rule| discover_typed(rule, &series, &BTreeMap::new()))
-        .collect();
-    let catalog = Catalog::build(Arc::new(config.clone()), &custom, &[]);
+    let catalog = custom_catalog(&config, &series);
     let pods = GroupResource::new("pods", "");
     let services = GroupResource::new("services", "");
     let on_pods = catalog.custom(&pods, "http_requests_per_second");
@@ -299,10 +304,9 @@ async fn external_metrics_without_external_rules_are_never_looked_up() -> crate:
     Ok(())
 }
 
-#[tokio::test]
-async fn misses_no_rule_can_guess_relist_every_rule_once_per_interval() -> crate::Result<()> {
-    use std::sync::atomic::Ordering::SeqCst;
-    // `x_rate` comes from `x_count`: not a series name Sextant guesses from the metric.
+/// A registry relisted once from a [`CountingSeriesStore`], serving `x_rate` from `x_count`:
+/// not a series name Sextant guesses from the metric, so a miss relists every rule.
+async fn relisted_with_unguessable_names() -> crate::Result<(CountingSeriesStore, Registry)> {
     let yaml = r#"
 rules:
 - seriesQuery: 'jobs_count{namespace!="",pod!=""}'
@@ -313,6 +317,13 @@ rules:
     let store = CountingSeriesStore::default();
     let registry = Registry::new(Arc::new(Config::from_yaml(yaml)?), Duration::from_secs(30));
     registry.relist(&store, Duration::from_secs(5)).await?;
+    Ok((store, registry))
+}
+
+#[tokio::test]
+async fn misses_no_rule_can_guess_relist_every_rule_once_per_interval() -> crate::Result<()> {
+    use std::sync::atomic::Ordering::SeqCst;
+    let (store, registry) = relisted_with_unguessable_names().await?;
     assert_eq!(store.calls.load(SeqCst), 1, "the relist");
     let seen = registry.catalog();
     for metric in ["a_rate", "b_rate", "c_rate", "a_rate"] {
@@ -335,16 +346,7 @@ rules:
 async fn a_relist_for_a_miss_that_ran_out_of_time_does_not_hold_back_the_next() -> crate::Result<()>
 {
     use std::sync::atomic::Ordering::SeqCst;
-    let yaml = r#"
-rules:
-- seriesQuery: 'jobs_count{namespace!="",pod!=""}'
-  resources: {overrides: {namespace: {resource: namespace}, pod: {resource: pod}}}
-  name: {matches: "^(.*)_count$", as: "${1}_rate"}
-  metricsQuery: 'sum(rate(<<.Series>>{<<.LabelMatchers>>}[2m])) by (<<.GroupBy>>)'
-"#;
-    let store = CountingSeriesStore::default();
-    let registry = Registry::new(Arc::new(Config::from_yaml(yaml)?), Duration::from_secs(30));
-    registry.relist(&store, Duration::from_secs(5)).await?;
+    let (store, registry) = relisted_with_unguessable_names().await?;
     let seen = registry.catalog();
     let miss = |metric, deadline| {
         registry.refresh_on_miss(&store, &seen, RuleKind::Custom, metric, deadline)
@@ -383,12 +385,7 @@ fn a_resource_named_without_its_group_is_the_one_group_serving_the_metric() -> c
             ("pod", "web-1"),
         ]),
     ];
-    let custom: Vec<_> = config
-        .rules()
-        .iter()
-        .map(|rule| discover_typed(rule, &series, &BTreeMap::new()))
-        .collect();
-    let catalog = Catalog::build(Arc::new(config.clone()), &custom, &[]);
+    let catalog = custom_catalog(&config, &series);
     let metric = "http_requests_per_second";
     let apps = GroupResource::new("deployments", "apps");
     let bare = GroupResource::new("deployments", "");
@@ -438,12 +435,7 @@ rules:
         ("__name__", "volume_ops_total"),
         ("storageclass", "fast"),
     ])];
-    let custom: Vec<_> = config
-        .rules()
-        .iter()
-        .map(|rule| discover_typed(rule, &series, &BTreeMap::new()))
-        .collect();
-    let catalog = Catalog::build(Arc::new(config.clone()), &custom, &[]);
+    let catalog = custom_catalog(&config, &series);
     let metric = "volume_ops_per_second";
     let grouped = GroupResource::new("storageclasses", "storage.k8s.io");
     assert!(catalog.custom(&grouped, metric).is_some(), "{catalog:?}");
