@@ -23,9 +23,12 @@
 //! (user, groups, extra, attributes) and caches the decision for [`ALLOWED_TTL`] /
 //! [`DENIED_TTL`], at most [`CACHE_CAPACITY`] entries. A review is retried and bounded in time
 //! as [`crate::review`] says; one that still fails fails closed: [`Error::AuthorizerFailed`]
-//! (500, as kube-apiserver answers authorizer errors), and is not cached.
+//! (500, as kube-apiserver answers authorizer errors), and is not cached. Requests arriving
+//! while the review of their key is under way wait for it ([`crate::single_flight`]), so a
+//! decision that expires under load costs one review, not one per request in flight.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::authorization::v1::{
@@ -36,6 +39,7 @@ use kube::Api;
 use crate::auth::UserInfo;
 use crate::cache::ExpiringCache;
 use crate::review::{self, ReviewPolicy};
+use crate::single_flight::SingleFlight;
 use crate::{Error, Result};
 
 /// How long an allowed decision is reused.
@@ -260,7 +264,8 @@ enum Decision {
 /// Reviews metric requests with SubjectAccessReviews and caches the decisions.
 pub struct Authorizer {
     api: Api<SubjectAccessReview>,
-    cache: ExpiringCache<Key, Decision>,
+    cache: Arc<ExpiringCache<Key, Decision>>,
+    reviewing: SingleFlight<Key, Decision>,
     policy: ReviewPolicy,
 }
 
@@ -303,7 +308,8 @@ impl Authorizer {
     pub fn new(client: kube::Client) -> Self {
         Authorizer {
             api: Api::all(client),
-            cache: ExpiringCache::new(CACHE_CAPACITY),
+            cache: Arc::new(ExpiringCache::new(CACHE_CAPACITY)),
+            reviewing: SingleFlight::default(),
             policy: ReviewPolicy::default(),
         }
     }
@@ -330,11 +336,20 @@ impl Authorizer {
         );
         let decision = match self.cache.get(&key) {
             Some(decision) => decision,
-            None => {
-                let decision = self.ask(user, attributes).await?;
-                self.remember(key, decision.clone());
-                decision
-            }
+            None => self
+                .reviewing
+                .run(&key, || {
+                    let (api, policy) = (self.api.clone(), self.policy);
+                    let (cache, review) = (Arc::clone(&self.cache), review(user, attributes));
+                    let key = key.clone();
+                    async move {
+                        let decision = ask(&api, &review, policy).await?;
+                        remember(&cache, key, decision.clone());
+                        Ok(decision)
+                    }
+                })
+                .await
+                .map_err(Error::AuthorizerFailed)?,
         };
         match decision {
             Decision::Allowed => Ok(()),
@@ -345,34 +360,36 @@ impl Authorizer {
             }),
         }
     }
+}
 
-    /// Posts the review.
-    async fn ask(&self, user: &UserInfo, attributes: &Attributes) -> Result<Decision> {
-        let answer = review::create(&self.api, &review(user, attributes), self.policy)
-            .await
-            .map_err(Error::AuthorizerFailed)?;
-        let status = answer.status.unwrap_or_default();
-        Ok(if status.allowed && !status.denied.unwrap_or(false) {
-            Decision::Allowed
-        } else {
-            let reason = [status.reason, status.evaluation_error]
-                .into_iter()
-                .flatten()
-                .filter(|s| !s.is_empty())
-                .collect::<Vec<_>>()
-                .join("; ");
-            Decision::Denied(reason)
-        })
-    }
+/// Posts `review`; an error says why it could not be made.
+async fn ask(
+    api: &Api<SubjectAccessReview>,
+    review: &SubjectAccessReview,
+    policy: ReviewPolicy,
+) -> std::result::Result<Decision, String> {
+    let answer = review::create(api, review, policy).await?;
+    let status = answer.status.unwrap_or_default();
+    Ok(if status.allowed && !status.denied.unwrap_or(false) {
+        Decision::Allowed
+    } else {
+        let reason = [status.reason, status.evaluation_error]
+            .into_iter()
+            .flatten()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
+        Decision::Denied(reason)
+    })
+}
 
-    /// Caches a decision for its TTL.
-    fn remember(&self, key: Key, decision: Decision) {
-        let ttl = match decision {
-            Decision::Allowed => ALLOWED_TTL,
-            Decision::Denied(_) => DENIED_TTL,
-        };
-        self.cache.insert(key, decision, ttl);
-    }
+/// Caches a decision for its TTL.
+fn remember(cache: &ExpiringCache<Key, Decision>, key: Key, decision: Decision) {
+    let ttl = match decision {
+        Decision::Allowed => ALLOWED_TTL,
+        Decision::Denied(_) => DENIED_TTL,
+    };
+    cache.insert(key, decision, ttl);
 }
 
 #[cfg(test)]

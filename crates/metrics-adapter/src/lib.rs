@@ -74,6 +74,7 @@ pub mod review;
 pub mod serve;
 pub mod server;
 pub mod serving_cert;
+pub mod single_flight;
 pub mod telemetry;
 pub mod tls;
 pub mod tls_policy;

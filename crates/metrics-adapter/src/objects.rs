@@ -11,16 +11,15 @@
 //!
 //! Resources of the core, `apps`, `batch` and `networking.k8s.io` groups are known by name;
 //! any other (a custom resource) is found by API discovery on first use. Discovery and the
-//! watch's start run as a task of their own, shared by the requests arriving meanwhile: a
-//! request that gives up waiting leaves it running, so a slow API server delays the cache
-//! instead of keeping it from ever starting.
+//! watch's start run as a task of their own, shared by the requests arriving meanwhile
+//! ([`crate::single_flight`]): a request that gives up waiting leaves it running, so a slow
+//! API server delays the cache instead of keeping it from ever starting.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::future::{BoxFuture, Shared};
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, PartialObjectMeta};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -28,6 +27,7 @@ use kube::{Api, Client};
 use metrics_model::Selector;
 use metrics_model::association::GroupResource;
 
+use crate::single_flight::SingleFlight;
 use crate::{Error, Result};
 
 /// The cached metadata of one object.
@@ -52,22 +52,17 @@ const KNOWN: &[(&str, &str, &str, &str)] = &[
     ("networking.k8s.io", "v1", "Ingress", "ingresses"),
 ];
 
-/// A resource's cache being started (discovery, then the watch), shared by the requests
-/// waiting for it; its error is the message of an [`Error::ObjectsUnavailable`].
-type Starting = Shared<BoxFuture<'static, std::result::Result<Store<Meta>, String>>>;
-
-/// The caches by resource: those watched, and those being started.
-#[derive(Default)]
-struct Caches {
-    watched: BTreeMap<GroupResource, Store<Meta>>,
-    starting: BTreeMap<GroupResource, Starting>,
-}
+/// The caches by resource.
+type Caches = BTreeMap<GroupResource, Store<Meta>>;
 
 /// Watch-fed label caches, one per resource, shared by every request; clones share the caches.
 #[derive(Clone)]
 pub struct ObjectIndex {
     client: Client,
     caches: Arc<Mutex<Caches>>,
+    /// The starts of caches under way (discovery, then the watch); an error is the message
+    /// of an [`Error::ObjectsUnavailable`].
+    starting: Arc<SingleFlight<GroupResource, Store<Meta>>>,
 }
 
 impl std::fmt::Debug for ObjectIndex {
@@ -75,7 +70,7 @@ impl std::fmt::Debug for ObjectIndex {
         let watched: Vec<String> = self
             .caches
             .lock()
-            .map(|caches| caches.watched.keys().map(ToString::to_string).collect())
+            .map(|caches| caches.keys().map(ToString::to_string).collect())
             .unwrap_or_default();
         f.debug_struct("ObjectIndex")
             .field("watched", &watched)
@@ -89,6 +84,7 @@ impl ObjectIndex {
         ObjectIndex {
             client,
             caches: Arc::default(),
+            starting: Arc::default(),
         }
     }
 
@@ -142,47 +138,42 @@ impl ObjectIndex {
     /// by a task of its own, which the requests asking meanwhile share and which goes on when
     /// they give up. A start that fails is forgotten, so the next request tries again.
     async fn store(&self, resource: &GroupResource) -> Result<Store<Meta>> {
-        let starting = {
-            let mut caches = self.lock()?;
-            if let Some(store) = caches.watched.get(resource) {
-                return Ok(store.clone());
-            }
-            caches
-                .starting
-                .entry(resource.clone())
-                .or_insert_with(|| self.start(resource.clone()))
-                .clone()
-        };
-        starting.await.map_err(Error::ObjectsUnavailable)
+        if let Some(store) = self.lock()?.get(resource) {
+            return Ok(store.clone());
+        }
+        self.starting
+            .run(resource, || {
+                let (index, resource) = (self.clone(), resource.clone());
+                async move { index.start(resource).await.map_err(message) }
+            })
+            .await
+            .map_err(Error::ObjectsUnavailable)
     }
 
-    /// Spawns the start of `resource`'s cache: discovery, then the watch, recorded as watched.
-    fn start(&self, resource: GroupResource) -> Starting {
-        let index = self.clone();
-        let task = tokio::spawn(async move {
-            let discovered = api_resource(&index.client, &resource).await;
-            let mut caches = index.lock()?;
-            caches.starting.remove(&resource);
-            let store = start_watch(index.client.clone(), &resource, discovered?);
-            caches.watched.insert(resource, store.clone());
-            Ok::<_, Error>(store)
-        });
-        async move {
-            match task.await {
-                Ok(Ok(store)) => Ok(store),
-                Ok(Err(Error::ObjectsUnavailable(reason))) => Err(reason),
-                Ok(Err(error)) => Err(error.to_string()),
-                Err(error) => Err(format!("the start of a label cache failed: {error}")),
-            }
+    /// Starts `resource`'s cache, unless a start that ended a moment ago did: discovery, then
+    /// the watch, recorded as watched.
+    async fn start(&self, resource: GroupResource) -> Result<Store<Meta>> {
+        if let Some(store) = self.lock()?.get(&resource) {
+            return Ok(store.clone());
         }
-        .boxed()
-        .shared()
+        let discovered = api_resource(&self.client, &resource).await?;
+        let store = start_watch(self.client.clone(), &resource, discovered);
+        self.lock()?.insert(resource, store.clone());
+        Ok(store)
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Caches>> {
         self.caches
             .lock()
             .map_err(|_| Error::ObjectsUnavailable("the label cache lock is poisoned".to_owned()))
+    }
+}
+
+/// The message of `error` as an [`Error::ObjectsUnavailable`] carries it.
+fn message(error: Error) -> String {
+    match error {
+        Error::ObjectsUnavailable(reason) => reason,
+        other => other.to_string(),
     }
 }
 
@@ -340,7 +331,7 @@ mod tests {
         }
         // Both requests gave up; the discovery they shared goes on and starts the watch.
         tokio::time::sleep(Duration::from_millis(800)).await;
-        assert!(index.lock().unwrap().watched.contains_key(&widgets));
+        assert!(index.lock().unwrap().contains_key(&widgets));
         assert_eq!(asked.load(Ordering::SeqCst), 1, "one discovery for both");
         // The next request waits only for the first LIST (never answered here).
         let waiting = index

@@ -13,7 +13,11 @@
 //!   SHA-256 of the token — the token itself is never kept nor logged — at most
 //!   [`CACHE_CAPACITY`] authenticated and, apart, [`REJECTED_CAPACITY`] rejected ones, so
 //!   bogus tokens cannot push out the ones in use.
+//! - Requests with one token arriving while its review is under way wait for that review
+//!   ([`crate::single_flight`], as k8s.io/apiserver's token cache does), so an expired verdict
+//!   costs one review, not one per request in flight.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{HeaderMap, header};
@@ -23,6 +27,7 @@ use kube::Api;
 use super::UserInfo;
 use crate::cache::ExpiringCache;
 use crate::review::{self, ReviewPolicy};
+use crate::single_flight::SingleFlight;
 use crate::{Error, Result};
 
 /// How long an authenticated token's user is reused.
@@ -60,9 +65,30 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// Reviews bearer tokens with TokenReviews and caches the verdicts.
 pub struct TokenReviewer {
     api: Api<TokenReview>,
+    verdicts: Arc<Verdicts>,
+    reviewing: SingleFlight<TokenHash, Verdict>,
+    policy: ReviewPolicy,
+}
+
+/// The verdicts remembered, apart by outcome.
+struct Verdicts {
     authenticated: ExpiringCache<TokenHash, UserInfo>,
     rejected: ExpiringCache<TokenHash, String>,
-    policy: ReviewPolicy,
+}
+
+impl Verdicts {
+    /// Remembers `verdict` on the token of `key` for its TTL.
+    fn remember(&self, key: TokenHash, verdict: &Verdict) {
+        match verdict {
+            Verdict::Authenticated(user) => {
+                self.authenticated
+                    .insert(key, user.clone(), AUTHENTICATED_TTL);
+            }
+            Verdict::Rejected(reason) => {
+                self.rejected.insert(key, reason.clone(), REJECTED_TTL);
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for TokenReviewer {
@@ -94,8 +120,11 @@ impl TokenReviewer {
     pub fn new(client: kube::Client) -> Self {
         TokenReviewer {
             api: Api::all(client),
-            authenticated: ExpiringCache::new(CACHE_CAPACITY),
-            rejected: ExpiringCache::new(REJECTED_CAPACITY),
+            verdicts: Arc::new(Verdicts {
+                authenticated: ExpiringCache::new(CACHE_CAPACITY),
+                rejected: ExpiringCache::new(REJECTED_CAPACITY),
+            }),
+            reviewing: SingleFlight::default(),
             policy: ReviewPolicy::default(),
         }
     }
@@ -109,52 +138,60 @@ impl TokenReviewer {
     /// The user `token` belongs to, or a 401 error saying why there is none.
     pub async fn authenticate(&self, token: &str) -> Result<UserInfo> {
         let key = hash(token);
-        if let Some(user) = self.authenticated.get(&key) {
+        if let Some(user) = self.verdicts.authenticated.get(&key) {
             return Ok(user);
         }
-        if let Some(reason) = self.rejected.get(&key) {
+        if let Some(reason) = self.verdicts.rejected.get(&key) {
             return Err(Error::Unauthenticated(reason));
         }
-        let verdict = self.ask(token).await.inspect_err(|error| {
-            tracing::warn!(%error, "bearer token refused: the TokenReview failed");
-        })?;
+        let verdict = self
+            .reviewing
+            .run(&key, || {
+                let (api, policy) = (self.api.clone(), self.policy);
+                let (verdicts, token) = (Arc::clone(&self.verdicts), token.to_owned());
+                async move {
+                    let verdict = ask(&api, &token, policy).await?;
+                    verdicts.remember(key, &verdict);
+                    Ok(verdict)
+                }
+            })
+            .await
+            .map_err(Error::TokenReviewFailed)
+            .inspect_err(|error| {
+                tracing::warn!(%error, "bearer token refused: the TokenReview failed");
+            })?;
         match verdict {
-            Verdict::Authenticated(user) => {
-                self.authenticated
-                    .insert(key, user.clone(), AUTHENTICATED_TTL);
-                Ok(user)
-            }
-            Verdict::Rejected(reason) => {
-                self.rejected.insert(key, reason.clone(), REJECTED_TTL);
-                Err(Error::Unauthenticated(reason))
-            }
+            Verdict::Authenticated(user) => Ok(user),
+            Verdict::Rejected(reason) => Err(Error::Unauthenticated(reason)),
         }
     }
+}
 
-    /// Posts the review.
-    async fn ask(&self, token: &str) -> Result<Verdict> {
-        let answer = review::create(&self.api, &review(token), self.policy)
-            .await
-            .map_err(Error::TokenReviewFailed)?;
-        let status = answer.status.unwrap_or_default();
-        let user = status.user.unwrap_or_default();
-        let name = user.username.unwrap_or_default();
-        Ok(match status.authenticated {
-            Some(true) if !name.is_empty() => Verdict::Authenticated(UserInfo {
-                name,
-                groups: user.groups.unwrap_or_default(),
-                extra: user.extra.unwrap_or_default(),
-                uid: user.uid.filter(|uid| !uid.is_empty()),
-            }),
-            Some(true) => Verdict::Rejected(
-                "invalid bearer token: the TokenReview authenticated it but named no user".into(),
-            ),
-            _ => Verdict::Rejected(match status.error.filter(|e| !e.is_empty()) {
-                Some(error) => format!("invalid bearer token: {error}"),
-                None => "invalid bearer token".to_owned(),
-            }),
-        })
-    }
+/// Posts the review of `token`; an error says why it could not be made.
+async fn ask(
+    api: &Api<TokenReview>,
+    token: &str,
+    policy: ReviewPolicy,
+) -> std::result::Result<Verdict, String> {
+    let answer = review::create(api, &review(token), policy).await?;
+    let status = answer.status.unwrap_or_default();
+    let user = status.user.unwrap_or_default();
+    let name = user.username.unwrap_or_default();
+    Ok(match status.authenticated {
+        Some(true) if !name.is_empty() => Verdict::Authenticated(UserInfo {
+            name,
+            groups: user.groups.unwrap_or_default(),
+            extra: user.extra.unwrap_or_default(),
+            uid: user.uid.filter(|uid| !uid.is_empty()),
+        }),
+        Some(true) => Verdict::Rejected(
+            "invalid bearer token: the TokenReview authenticated it but named no user".into(),
+        ),
+        _ => Verdict::Rejected(match status.error.filter(|e| !e.is_empty()) {
+            Some(error) => format!("invalid bearer token: {error}"),
+            None => "invalid bearer token".to_owned(),
+        }),
+    })
 }
 
 #[cfg(test)]

@@ -88,6 +88,43 @@ fn the_review_carries_user_uid_groups_and_extra() {
 }
 
 #[tokio::test]
+async fn requests_arriving_while_their_review_is_under_way_share_it() {
+    let fake = test_support::kube_api::FakeApi::default();
+    fake.cluster.lock().unwrap().allowed.push((
+        "alice".to_owned(),
+        "list".to_owned(),
+        "pods".to_owned(),
+        "rps".to_owned(),
+    ));
+    let authorizer = Authorizer::new(fake.client());
+    let alice = UserInfo {
+        name: "alice".to_owned(),
+        ..UserInfo::default()
+    };
+    let bob = UserInfo {
+        name: "bob".to_owned(),
+        ..UserInfo::default()
+    };
+    let rps = attributes("/apis/custom.metrics.k8s.io/v1beta2/namespaces/ns1/pods/*/rps").unwrap();
+    // All five are sent before any answer comes back.
+    let (a1, a2, a3, a4, b) = tokio::join!(
+        authorizer.authorize(&alice, &rps),
+        authorizer.authorize(&alice, &rps),
+        authorizer.authorize(&alice, &rps),
+        authorizer.authorize(&alice, &rps),
+        authorizer.authorize(&bob, &rps),
+    );
+    assert!(a1.is_ok() && a2.is_ok() && a3.is_ok() && a4.is_ok());
+    assert!(matches!(b, Err(Error::Forbidden { .. })), "{b:?}");
+    let reviews = fake
+        .lines()
+        .iter()
+        .filter(|line| line.starts_with("POST /apis/authorization.k8s.io/v1/subjectaccessreviews"))
+        .count();
+    assert_eq!(reviews, 2, "one for alice's four requests, one for bob's");
+}
+
+#[tokio::test]
 async fn the_cache_is_bounded() {
     let fake = test_support::kube_api::FakeApi::default();
     let authorizer = Authorizer::new(fake.client());
@@ -101,7 +138,7 @@ async fn the_cache_is_bounded() {
             vec![],
             attributes.clone(),
         );
-        authorizer.remember(key, Decision::Allowed);
+        remember(&authorizer.cache, key, Decision::Allowed);
         assert!(authorizer.cache.len() <= CACHE_CAPACITY);
     }
     assert!(!authorizer.cache.is_empty());

@@ -106,6 +106,24 @@ async fn a_failing_review_is_401_and_not_cached() {
 }
 
 #[tokio::test]
+async fn requests_with_one_token_arriving_while_it_is_reviewed_share_the_review() {
+    let fake = bobs_token_failing(ReviewFailures::none());
+    let reviewer = TokenReviewer::new(fake.client());
+    // All four are sent before any answer comes back.
+    let (b1, b2, b3, other) = tokio::join!(
+        reviewer.authenticate("t"),
+        reviewer.authenticate("t"),
+        reviewer.authenticate("t"),
+        reviewer.authenticate("unknown"),
+    );
+    for bob in [b1, b2, b3] {
+        assert_eq!(bob.unwrap().name, "bob");
+    }
+    assert!(matches!(other, Err(Error::Unauthenticated(_))), "{other:?}");
+    assert_eq!(reviews(&fake), 2, "{:?}", fake.lines());
+}
+
+#[tokio::test]
 async fn a_review_the_api_server_could_not_answer_is_asked_again() {
     let fake = bobs_token_failing(ReviewFailures::next(1, ReviewFault::Status(500)));
     // k8s.io/apiserver's policy: asked again after 500 ms to 1 s.
