@@ -26,13 +26,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# 1. Three pods' counters, a sample every 15 s over the last five minutes (OpenMetrics).
+# The adapter first, so the samples below are fresh when it reads them.
+cargo build --quiet -p metrics-adapter --bin sextant-adapter
+
+# 1. Three pods' counters, a sample every 15 s from five minutes ago to four minutes ahead
+#    (OpenMetrics), so rate(…[2m]) is complete whenever within those minutes it is asked.
 now="$(date +%s)"
 {
   echo "# TYPE http_requests_total counter"
   for spec in "ns1 a 3" "ns1 b 1.5" "ns2 c 5"; do
     read -r namespace pod rate <<<"$spec"
-    for i in $(seq 0 20); do
+    for i in $(seq 0 36); do
       awk -v ns="$namespace" -v pod="$pod" -v rate="$rate" -v i="$i" -v t="$((now - 300 + i * 15))" \
         'BEGIN { printf "http_requests_total{namespace=\"%s\",pod=\"%s\"} %g %d\n", ns, pod, rate * 15 * i, t }'
     done
@@ -62,7 +66,6 @@ issue client "/O=sextant-readers/CN=demo-user" "extendedKeyUsage=clientAuth"
 
 # 3. The adapter: default rules, no Kubernetes connection (an empty kubeconfig), so
 #    --authorization-always-allow (it warns).
-cargo build --quiet -p metrics-adapter --bin sextant-adapter
 : >"$work/empty-kubeconfig"
 KUBECONFIG="$work/empty-kubeconfig" target/debug/sextant-adapter \
   --secure-port="$adapter_port" --bind-address=127.0.0.1 \
@@ -92,9 +95,21 @@ get_raw /readyz >/dev/null || {
 path='/apis/custom.metrics.k8s.io/v1beta2/namespaces/ns1/pods/*/http_requests_per_second'
 echo "\$ kubectl --server https://127.0.0.1:$adapter_port --certificate-authority ca.crt \\"
 echo "    --client-certificate client.crt --client-key client.key get --raw '$path'"
+answer="$(get_raw "$path")"
 if command -v python3 >/dev/null; then
-  get_raw "$path" | python3 -m json.tool
+  python3 -m json.tool <<<"$answer"
+  # The right values: ns1's pods only, at the rates written above (within 2 %).
+  python3 - "$answer" <<'CHECK'
+import json, sys
+items = json.loads(sys.argv[1])["items"]
+def quantity(text):
+    return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+got = {i["describedObject"]["name"]: quantity(i["value"]) for i in items}
+want = {"a": 3.0, "b": 1.5}
+if got.keys() != want.keys() or any(abs(got[p] - r) > 0.02 * r for p, r in want.items()):
+    sys.exit(f"wrong values: {got}, expected {want}")
+print(f"values as written: {got}", file=sys.stderr)
+CHECK
 else
-  get_raw "$path"
-  echo
+  echo "$answer"
 fi
