@@ -33,6 +33,10 @@ use crate::{Error, Result};
 /// The cached metadata of one object.
 type Meta = PartialObjectMeta<DynamicObject>;
 
+/// How long a custom resource's API discovery may take before its start fails (and the next
+/// request tries again): client-go's discovery client timeout.
+const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(32);
+
 /// Resources whose group, version and kind need no discovery: `(group, version, kind, plural)`.
 const KNOWN: &[(&str, &str, &str, &str)] = &[
     ("", "v1", "Pod", "pods"),
@@ -156,7 +160,15 @@ impl ObjectIndex {
         if let Some(store) = self.lock()?.get(&resource) {
             return Ok(store.clone());
         }
-        let discovered = api_resource(&self.client, &resource).await?;
+        let discovered =
+            tokio::time::timeout(DISCOVERY_TIMEOUT, api_resource(&self.client, &resource))
+                .await
+                .map_err(|_| {
+                    Error::ObjectsUnavailable(format!(
+                        "cannot resolve labelSelector for {resource}: the API server's discovery \
+                     did not answer within {DISCOVERY_TIMEOUT:?}"
+                    ))
+                })??;
         let store = start_watch(self.client.clone(), &resource, discovered);
         self.lock()?.insert(resource, store.clone());
         Ok(store)
@@ -330,7 +342,12 @@ mod tests {
             assert!(reason.contains("discovery did not answer"), "{reason}");
         }
         // Both requests gave up; the discovery they shared goes on and starts the watch.
-        tokio::time::sleep(Duration::from_millis(800)).await;
+        for _ in 0..200 {
+            if index.lock().unwrap().contains_key(&widgets) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         assert!(index.lock().unwrap().contains_key(&widgets));
         assert_eq!(asked.load(Ordering::SeqCst), 1, "one discovery for both");
         // The next request waits only for the first LIST (never answered here).

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
+use tokio::sync::oneshot;
 
 /// A running task's answer, shared by its callers; an error is its message.
 type Flight<V> = Shared<BoxFuture<'static, Result<V, String>>>;
@@ -53,36 +54,42 @@ where
     where
         F: Future<Output = Result<V, String>> + Send + 'static,
     {
-        let flight = {
+        // Under the lock only the map changes: the task is spawned after, so nothing that
+        // frees a key (and takes the lock) can run while it is held.
+        let (flight, answer) = {
             let mut running = self
                 .running
                 .lock()
                 .map_err(|_| "the single-flight lock is poisoned".to_owned())?;
             match running.get(key) {
-                Some(flight) => flight.clone(),
+                Some(flight) => (flight.clone(), None),
                 None => {
-                    let landing = Landing {
-                        running: Arc::clone(&self.running),
-                        key: key.clone(),
-                    };
-                    let work = work();
-                    // Spawned while the map is locked, so the task's landing (which locks
-                    // it) comes after its entry is in.
-                    let task = tokio::spawn(async move {
-                        let _landing = landing;
-                        work.await
-                    });
+                    let (answer, answered) = oneshot::channel();
                     let flight = async move {
-                        task.await
-                            .unwrap_or_else(|error| Err(format!("the task failed: {error}")))
+                        answered.await.unwrap_or_else(|_| {
+                            Err("the task ended without an answer (panicked or cancelled)".into())
+                        })
                     }
                     .boxed()
                     .shared();
                     running.insert(key.clone(), flight.clone());
-                    flight
+                    (flight, Some(answer))
                 }
             }
         };
+        if let Some(answer) = answer {
+            // Made first, so the key is freed however the rest ends.
+            let landing = Landing {
+                running: Arc::clone(&self.running),
+                key: key.clone(),
+            };
+            let work = work();
+            tokio::spawn(async move {
+                let _landing = landing;
+                // Nobody may be waiting any more: the answer was stored by the work itself.
+                let _ = answer.send(work.await);
+            });
+        }
         flight.await
     }
 
@@ -163,7 +170,17 @@ mod tests {
         let gave_up =
             tokio::time::timeout(Duration::from_millis(20), flights.run(&"a", work)).await;
         assert!(gave_up.is_err());
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            finished.load(Ordering::SeqCst),
+            0,
+            "still running when given up on"
+        );
+        for _ in 0..100 {
+            if finished.load(Ordering::SeqCst) == 1 && flights.running() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         assert_eq!(finished.load(Ordering::SeqCst), 1);
         assert_eq!(flights.running(), 0);
     }
@@ -181,7 +198,7 @@ mod tests {
             panic!("the work panicked")
         }
         let panicked = flights.run(&"a", panics).await;
-        assert!(panicked.unwrap_err().contains("the task failed"));
+        assert!(panicked.unwrap_err().contains("panicked or cancelled"));
         assert_eq!(flights.running(), 0);
         assert_eq!(flights.run(&"a", || async { Ok(7) }).await, Ok(7));
     }
