@@ -111,12 +111,7 @@ impl ObjectIndex {
         let started = tokio::time::Instant::now();
         let store = tokio::time::timeout(deadline, self.store(resource))
             .await
-            .map_err(|_| {
-                Error::ObjectsUnavailable(format!(
-                    "cannot resolve labelSelector for {resource}: the API server's discovery \
-                     did not answer within {deadline:?}"
-                ))
-            })??;
+            .map_err(|_| discovery_timed_out(resource, deadline))??;
         let left = deadline.saturating_sub(started.elapsed());
         let synced = tokio::time::timeout(left, store.wait_until_ready()).await;
         if !matches!(synced, Ok(Ok(()))) {
@@ -163,12 +158,7 @@ impl ObjectIndex {
         let discovered =
             tokio::time::timeout(DISCOVERY_TIMEOUT, api_resource(&self.client, &resource))
                 .await
-                .map_err(|_| {
-                    Error::ObjectsUnavailable(format!(
-                        "cannot resolve labelSelector for {resource}: the API server's discovery \
-                     did not answer within {DISCOVERY_TIMEOUT:?}"
-                    ))
-                })??;
+                .map_err(|_| discovery_timed_out(&resource, DISCOVERY_TIMEOUT))??;
         let store = start_watch(self.client.clone(), &resource, discovered);
         self.lock()?.insert(resource, store.clone());
         Ok(store)
@@ -179,6 +169,14 @@ impl ObjectIndex {
             .lock()
             .map_err(|_| Error::ObjectsUnavailable("the label cache lock is poisoned".to_owned()))
     }
+}
+
+/// The 503 of a `labelSelector` whose resource's discovery took longer than `waited`.
+fn discovery_timed_out(resource: &GroupResource, waited: Duration) -> Error {
+    Error::ObjectsUnavailable(format!(
+        "cannot resolve labelSelector for {resource}: the API server's discovery did not \
+         answer within {waited:?}"
+    ))
 }
 
 /// The message of `error` as an [`Error::ObjectsUnavailable`] carries it.

@@ -5,7 +5,9 @@
 //! `singleflight`). The work runs as a task of its own, so it finishes, and stores what it
 //! found, even when every caller has given up waiting; its key is free again as soon as it
 //! ends. Nothing is kept here after that: answers are cached by the work itself, with their
-//! own lifetimes.
+//! own lifetimes. (Store queries are shared differently, by `metrics_store::Coalescing`: in
+//! their callers' futures, dropped when all give up, since an answer nobody waits for is
+//! not kept; a review's or a cache start's is.)
 
 use std::collections::HashMap;
 use std::hash::Hash;
